@@ -1,0 +1,5 @@
+"""``python -m metersim``."""
+
+from metersim.cli import entrypoint
+
+entrypoint()

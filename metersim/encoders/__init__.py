@@ -1,0 +1,1 @@
+"""Encoders turn engine batches into message payloads."""

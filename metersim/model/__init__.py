@@ -1,0 +1,1 @@
+"""Pure, vectorised numpy models: arrays over meters in, arrays over meters out."""

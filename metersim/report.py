@@ -1,0 +1,131 @@
+"""The run report: counters gathered from the engine and the sinks, as JSON and as a summary table."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from metersim.engine import EngineCounters
+from metersim.errors import OutputNotWritableError
+from metersim.sinks.base import Sink
+from metersim.timebase import format_duration, iso_utc
+
+
+@dataclass
+class OutputReport:
+    output: str
+    accepted: int
+    acknowledged: int
+    errors: int
+    in_flight: int
+
+
+@dataclass
+class RunReport:
+    """What a run did. Message counts are summed over every output."""
+
+    scenario: str
+    status: str  # "completed", "interrupted" or "failed"
+    meters: int
+    start: str
+    end: str
+    readings_generated: int = 0
+    messages_published: int = 0
+    messages_acknowledged: int = 0
+    errors: int = 0
+    wall_s: float = 0.0
+    simulated_s: int = 0
+    readings_per_s: float = 0.0
+    error_message: str | None = None
+    outputs: list[OutputReport] = field(default_factory=list)
+
+    def collect(self, counters: EngineCounters, sinks: list[Sink], wall_s: float, start_s: int) -> None:
+        self.readings_generated = counters.readings_generated
+        self.simulated_s = max(0, counters.simulated_now_s - start_s)
+        self.wall_s = round(wall_s, 3)
+        self.readings_per_s = round(counters.readings_generated / wall_s, 1) if wall_s > 0 else 0.0
+        self.outputs = [
+            OutputReport(
+                output=getattr(s, "describe", lambda s=s: s.name)(),
+                accepted=s.stats.accepted,
+                acknowledged=s.stats.acknowledged,
+                errors=s.stats.errors,
+                in_flight=s.stats.accepted - s.stats.acknowledged - s.stats.errors,
+            )
+            for s in sinks
+        ]
+        self.messages_published = sum(o.accepted for o in self.outputs)
+        self.messages_acknowledged = sum(o.acknowledged for o in self.outputs)
+        self.errors = sum(o.errors for o in self.outputs)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        target = Path(path)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(self.to_json() + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise OutputNotWritableError(f"cannot write report {target}: {exc.strerror or exc}") from None
+
+    def table(self) -> Table:
+        table = Table(title=f"metersim: {self.scenario} ({self.status})", show_header=True)
+        table.add_column("output")
+        for name in ("accepted", "acknowledged", "errors", "in flight"):
+            table.add_column(name, justify="right")
+        for o in self.outputs:
+            table.add_row(o.output, f"{o.accepted:,}", f"{o.acknowledged:,}", f"{o.errors:,}", f"{o.in_flight:,}")
+        table.caption = (
+            f"{self.readings_generated:,} readings from {self.meters:,} meters, "
+            f"{format_duration(self.simulated_s)} simulated in {self.wall_s:.2f} s wall "
+            f"({self.readings_per_s:,.0f} readings/s)"
+        )
+        return table
+
+
+class ProgressDisplay:
+    """A progress bar over simulated time, with readings/s and messages in flight."""
+
+    def __init__(self, console: Console, start_s: int, end_s: int, sinks: list[Sink]) -> None:
+        self._start_s, self._sinks = start_s, sinks
+        self._progress = Progress(
+            TextColumn("[bold]{task.fields[sim_time]}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>5.1f}%"),
+            TextColumn("{task.fields[rate]} readings/s"),
+            TextColumn("{task.fields[in_flight]} in flight"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self._task = self._progress.add_task(
+            "run", total=max(1, end_s - start_s), sim_time=iso_utc(start_s), rate="0", in_flight="0"
+        )
+        self._began = 0.0
+
+    def __enter__(self) -> ProgressDisplay:
+        self._began = time.monotonic()
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def update(self, counters: EngineCounters) -> None:
+        elapsed = max(time.monotonic() - self._began, 1e-9)
+        in_flight = sum(s.stats.accepted - s.stats.acknowledged - s.stats.errors for s in self._sinks)
+        self._progress.update(
+            self._task,
+            completed=counters.simulated_now_s - self._start_s,
+            sim_time=iso_utc(counters.simulated_now_s),
+            rate=f"{counters.readings_generated / elapsed:,.0f}",
+            in_flight=f"{in_flight:,}",
+        )

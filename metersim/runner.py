@@ -1,0 +1,153 @@
+"""One run from start to finish: resolve the window, open the outputs, run the engine, close, report."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from rich.console import Console
+
+from metersim.config import DiscardOutput, FileOutput, MqttOutput, Output, Scenario, StdoutOutput
+from metersim.engine import Engine, EngineCounters, Window
+from metersim.errors import MetersimError
+from metersim.fleet import build_fleet
+from metersim.report import ProgressDisplay, RunReport
+from metersim.sinks.base import Sink
+from metersim.sinks.discard import DiscardSink
+from metersim.sinks.file import FileSink
+from metersim.sinks.stdout import StdoutSink
+from metersim.timebase import iso_utc, now_floored, parse_instant
+
+
+@dataclass
+class RunOutcome:
+    report: RunReport
+    error: MetersimError | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.report.status == "interrupted"
+
+
+def resolve_window(scenario: Scenario) -> tuple[Window, float]:
+    """The simulated window, and how far [s] its start lies behind the wall clock (for "now")."""
+    sim = scenario.simulation
+    if sim.start == "now":
+        # Align to the longest interval so meters report on round clock times, as real ones do.
+        start = now_floored(max(g.interval_s for g in scenario.fleet))
+        behind = time.time() - start
+    else:
+        start, behind = parse_instant(sim.start), 0.0
+    return Window(start, start + sim.duration_s), behind
+
+
+def open_sink(output: Output, stack: ExitStack, log: Callable[[str], None]) -> Sink:
+    """Create and open the sink for one output; ``stack`` closes it (and any embedded broker)."""
+    sink: Any
+    if isinstance(output, MqttOutput):
+        from metersim.sinks.mqtt import MqttSink  # paho is only imported when MQTT is used
+
+        if output.url == "embedded":
+            from metersim.broker import EmbeddedBroker
+
+            broker = stack.enter_context(EmbeddedBroker(output.embedded_port or 0))
+            log(f"embedded MQTT broker listening on {broker.url}")
+            sink = MqttSink(output, host="127.0.0.1", port=broker.port, log=log)
+        else:
+            sink = MqttSink(output, log=log)
+    elif isinstance(output, FileOutput):
+        sink = FileSink(output.path)
+    elif isinstance(output, StdoutOutput):
+        sink = StdoutSink()
+    elif isinstance(output, DiscardOutput):
+        sink = DiscardSink()
+    else:  # pragma: no cover - the config union is exhaustive
+        raise TypeError(f"unknown output {output!r}")
+    stack.enter_context(sink)
+    return sink  # type: ignore[no-any-return]
+
+
+@contextmanager
+def _graceful_sigint(request_stop: Callable[[], None]) -> Iterator[None]:
+    """First Ctrl-C asks the engine to stop and flush; a second one aborts at once."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        request_stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    name: str = "scenario",
+    console: Console | None = None,
+    progress: bool = True,
+    extra_sinks: list[Sink] | None = None,
+) -> RunOutcome:
+    """Run ``scenario`` to the end (or Ctrl-C) and return its report; errors are captured, not raised."""
+    console = console or Console(stderr=True)
+    window, behind_s = resolve_window(scenario)
+    report = RunReport(
+        scenario=name,
+        status="failed",
+        meters=scenario.meter_count,
+        start=iso_utc(window.start_s),
+        end=iso_utc(window.end_s),
+    )
+    cohorts = build_fleet(scenario)
+    sinks: list[Sink] = []
+    counters = EngineCounters(simulated_now_s=window.start_s)
+    speed = scenario.simulation.speed
+    outcome = RunOutcome(report)
+    began = time.monotonic()
+
+    def log(line: str) -> None:
+        console.print(line, markup=False, highlight=False)
+
+    try:
+        with ExitStack() as stack:
+            for output in scenario.outputs:
+                sinks.append(open_sink(output, stack, log))
+            for sink in extra_sinks or []:
+                sinks.append(stack.enter_context(sink))
+            engine = Engine(
+                cohorts,
+                sinks,
+                window,
+                seed=scenario.simulation.seed,
+                speed=None if speed == "max" else float(speed),
+                behind_s=behind_s,
+            )
+            counters = engine.counters
+            display = (
+                ProgressDisplay(console, window.start_s, window.end_s, sinks)
+                if progress and console.is_terminal
+                else nullcontext()
+            )
+            with _graceful_sigint(engine.stop_requested.set), display as shown:
+                if isinstance(shown, ProgressDisplay):
+                    engine.on_progress = shown.update
+                completed = engine.run()
+            report.status = "completed" if completed else "interrupted"
+    except MetersimError as exc:
+        report.status, report.error_message, outcome.error = "failed", str(exc), exc
+    finally:
+        report.collect(counters, sinks, time.monotonic() - began, window.start_s)
+    return outcome

@@ -1,0 +1,1 @@
+"""Sinks: where readings go. See :mod:`metersim.sinks.base` for the protocol."""

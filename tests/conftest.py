@@ -1,0 +1,71 @@
+"""Shared helpers: small scenarios and a way to run them into memory."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from metersim.config import Scenario, parse_scenario
+from metersim.engine import Engine, Window
+from metersim.fleet import build_fleet
+from metersim.sinks.memory import MemorySink
+from metersim.timebase import parse_instant
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BASE: dict[str, Any] = {
+    "simulation": {"start": "2026-01-01T00:00:00+05:00", "duration": "1d", "seed": 42, "speed": "max"},
+    "fleet": [
+        {
+            "name": "lahore",
+            "commodity": "electricity",
+            "count": 20,
+            "id_format": "PK-LESCO-{index:06d}",
+            "timezone": "Asia/Karachi",
+            "interval_s": 900,
+            "annual_kwh": 2400,
+        },
+        {
+            "name": "tashkent",
+            "commodity": "gas",
+            "count": 10,
+            "id_format": "UZ-GAS-{index:06d}",
+            "timezone": "Asia/Tashkent",
+            "interval_s": 3600,
+            "annual_m3": 900,
+        },
+    ],
+    "outputs": [{"type": "discard"}],
+}
+
+
+def scenario_dict(**simulation: Any) -> dict[str, Any]:
+    data = copy.deepcopy(BASE)
+    data["simulation"].update(simulation)
+    return data
+
+
+def make_scenario(data: dict[str, Any] | None = None, **simulation: Any) -> Scenario:
+    return parse_scenario(data if data is not None else scenario_dict(**simulation))
+
+
+def run_to_memory(scenario: Scenario, speed: float | None = None) -> MemorySink:
+    """Run the engine over the scenario's window into a MemorySink."""
+    start = parse_instant(scenario.simulation.start)
+    sink = MemorySink()
+    Engine(
+        build_fleet(scenario),
+        [sink],
+        Window(start, start + scenario.simulation.duration_s),
+        seed=scenario.simulation.seed,
+        speed=speed,
+    ).run()
+    return sink
+
+
+@pytest.fixture
+def small_scenario() -> Scenario:
+    return make_scenario()
