@@ -13,6 +13,8 @@ $(BIN)/metersim: pyproject.toml
 
 demo: $(BIN)/metersim
 	$(BIN)/metersim run configs/quickstart.yaml
+	@echo "First readings (all of them are in out/quickstart.jsonl):"
+	@head -n 3 out/quickstart.jsonl
 
 test: $(BIN)/metersim
 	$(BIN)/ruff check metersim tests benchmarks

@@ -1,0 +1,182 @@
+"""Throughput of metersim, measured side by side in one run. Prints figures and ratios; asserts nothing.
+
+    python benchmarks/throughput.py [--repeats 3] [--broker mqtt://127.0.0.1:1883] [--skip-million]
+
+1. readings/s into ``discard``: 100,000 electricity meters, one day at 15 minutes (9.6 M readings);
+2. readings/s into a JSON Lines file;
+3. per-reading MQTT messages/s at QoS 0 and QoS 1 against the broker, next to a plain paho loop that
+   publishes the same payloads to the same broker, and the ratio of the two (runs alternate);
+4. 1,000,000 meters x 1 day into ``discard`` in a child process, with its peak memory (max RSS).
+
+Figures are medians over ``--repeats`` runs; these machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from metersim.config import Scenario, parse_scenario  # noqa: E402
+from metersim.runner import run_scenario  # noqa: E402
+
+BASE: dict[str, Any] = {
+    "simulation": {"start": "2026-01-01T00:00:00+05:00", "duration": "1d", "seed": 1, "speed": "max"},
+    "fleet": [
+        {
+            "name": "bench",
+            "commodity": "electricity",
+            "count": 100_000,
+            "id_format": "BENCH-{index:07d}",
+            "timezone": "Asia/Karachi",
+            "interval_s": 900,
+            "annual_kwh": 2400,
+        }
+    ],
+    "outputs": [{"type": "discard"}],
+}
+
+
+def scenario(meters: int, output: dict[str, Any], duration: str = "1d") -> Scenario:
+    data = copy.deepcopy(BASE)
+    data["fleet"][0]["count"] = meters
+    data["simulation"]["duration"] = duration
+    data["outputs"] = [output]
+    return parse_scenario(data)
+
+
+def timed_run(s: Scenario) -> tuple[int, float]:
+    """(readings, wall seconds) of one in-process run, failing loudly on errors."""
+    outcome = run_scenario(s, progress=False)
+    if outcome.error is not None:
+        raise SystemExit(f"benchmark run failed: {outcome.error}")
+    return outcome.report.readings_generated, outcome.report.wall_s
+
+
+def median_rate(s: Scenario, repeats: int) -> float:
+    rates = []
+    for _ in range(repeats):
+        readings, wall = timed_run(s)
+        rates.append(readings / wall)
+    return statistics.median(rates)
+
+
+def payloads_of(meters: int, duration: str) -> list[tuple[str, bytes]]:
+    """The exact messages metersim publishes for the MQTT scenario, for the plain paho loop."""
+    from metersim.engine import Engine, Window
+    from metersim.fleet import build_fleet
+    from metersim.sinks.memory import MemorySink
+    from metersim.timebase import parse_instant
+
+    s = scenario(meters, {"type": "discard"}, duration)
+    start = parse_instant(s.simulation.start)
+    sink = MemorySink()
+    Engine(build_fleet(s), [sink], Window(start, start + s.simulation.duration_s), seed=s.simulation.seed).run()
+    return sink.messages
+
+
+def plain_paho(host: str, port: int, messages: list[tuple[str, bytes]], qos: int) -> float:
+    """Messages/s of a bare paho loop: manual loop(0) every 100 publishes, retry when the queue is full."""
+    acked = 0
+
+    def on_publish(client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
+        nonlocal acked
+        acked += 1
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-plain-{uuid.uuid4().hex[:8]}")
+    client.on_publish = on_publish
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(10_000)
+    client.connect(host, port, keepalive=60)
+    while not client.is_connected():
+        client.loop(0.05)
+    publish, loop = client.publish, client.loop
+    began = time.perf_counter()
+    for i, (topic, payload) in enumerate(messages):
+        while publish(topic, payload, qos).rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+            loop(0.001)
+        if i % 100 == 0:
+            loop(0)
+    deadline = time.monotonic() + 120
+    while acked < len(messages) and time.monotonic() < deadline:
+        loop(0.01)
+    elapsed = time.perf_counter() - began
+    client.disconnect()
+    if acked < len(messages):
+        raise SystemExit(f"plain paho: only {acked} of {len(messages)} messages completed")
+    return len(messages) / elapsed
+
+
+def million_meters_child() -> None:
+    """Runs in a child process so that its peak RSS is its own."""
+    began = time.perf_counter()
+    readings, wall = timed_run(scenario(1_000_000, {"type": "discard"}))
+    total = time.perf_counter() - began
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{readings} {wall:.3f} {total:.3f} {peak_mb:.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883")
+    parser.add_argument("--mqtt-meters", type=int, default=1000, help="meters for the MQTT runs (x96 messages)")
+    parser.add_argument("--skip-million", action="store_true")
+    parser.add_argument("--million-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.million_child:
+        million_meters_child()
+        return
+
+    print(f"metersim throughput, medians of {args.repeats} runs, Python {sys.version.split()[0]}")
+    discard = median_rate(scenario(100_000, {"type": "discard"}), args.repeats)
+    print(f"discard  100,000 meters x 1 day @15 min: {discard:>12,.0f} readings/s  (target >= 2,000,000)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        jsonl = median_rate(scenario(10_000, {"type": "file", "path": f"{tmp}/r.jsonl"}), args.repeats)
+    print(f"file     10,000 meters x 1 day -> JSONL:  {jsonl:>12,.0f} readings/s")
+
+    url = urlsplit(args.broker)
+    host, port = url.hostname or "127.0.0.1", url.port or 1883
+    messages = [(f"bench/{topic.split('/')[2]}", payload) for topic, payload in payloads_of(args.mqtt_meters, "1d")]
+    for qos in (0, 1):
+        ours, plain = [], []
+        for _ in range(args.repeats):
+            output = {"type": "mqtt", "url": f"mqtt://{host}:{port}", "qos": qos, "topic": "bench/{meter_id}"}
+            n, wall = timed_run(scenario(args.mqtt_meters, output))
+            ours.append(n / wall)
+            plain.append(plain_paho(host, port, messages, qos))
+        mine, base = statistics.median(ours), statistics.median(plain)
+        print(
+            f"mqtt     QoS {qos}, {len(messages):,} messages: metersim {mine:>9,.0f} msg/s, "
+            f"plain paho {base:>9,.0f} msg/s, ratio {mine / base:.2f}" + ("  (target >= 0.90)" if qos == 0 else "")
+        )
+
+    if not args.skip_million:
+        child = subprocess.run(
+            [sys.executable, __file__, "--million-child"], capture_output=True, text=True, check=True
+        )
+        readings, wall, total, peak_mb = child.stdout.split()
+        print(
+            f"discard  1,000,000 meters x 1 day:       {int(readings) / float(wall):>12,.0f} readings/s, "
+            f"{float(total):.1f} s incl. fleet build, peak RSS {float(peak_mb):,.0f} MB  (target < 1,536 MB)"
+        )
+
+
+if __name__ == "__main__":
+    main()
