@@ -91,6 +91,207 @@ class Simulation(_Model):
         return parse_instant(self.end) - parse_instant(self.start)
 
 
+# --- realism: climate regions, tariffs, PV, solar water heaters, grid ------------------------------
+
+DayType = Literal["weekday", "saturday", "sunday_holiday"]
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+def clock_minutes(text: str) -> int:
+    """``"HH:MM"`` (``"24:00"`` allowed) as minutes after midnight."""
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+class Climate(_Model):
+    """A weather region: the parameters of its synthetic temperature and irradiance."""
+
+    latitude_deg: float = Field(ge=-90, le=90)
+    longitude_deg: float = Field(ge=-180, le=180)
+    country: str | None = Field(None, description="ISO 3166 alpha-2 code, for public holidays")
+    temp_mean_c: float = Field(description="annual mean daily temperature [degC]")
+    temp_amplitude_c: float = Field(ge=0, description="half the warmest-minus-coldest daily mean [degC]")
+    coldest_day: int = Field(15, ge=1, le=366, description="day of year of the coldest climatological day")
+    diurnal_range_c: float = Field(10, ge=0, description="daily max minus daily min [degC]")
+    temp_noise_c: float = Field(2.0, ge=0, description="sd of the AR(1) daily anomaly [degC]")
+    temp_noise_phi: float = Field(0.7, ge=0, lt=1, description="day-to-day persistence of the anomaly")
+    clearness_mean: float = Field(0.7, gt=0, lt=1, description="mean daily clearness (fraction of clear-sky)")
+    clearness_sd: float = Field(0.12, ge=0, lt=0.5)
+    monthly_load_factors: list[Annotated[float, Field(gt=0)]] | None = Field(
+        None, min_length=12, max_length=12, description="electricity seasonality Jan..Dec (normalised to mean 1)"
+    )
+
+
+DEFAULT_REGIONS: dict[str, Climate] = {
+    # Summer-peaking electricity (fans, air conditioning), mild winters.
+    "lahore": Climate(
+        latitude_deg=31.55, longitude_deg=74.34, country="PK", temp_mean_c=24.5, temp_amplitude_c=10.5,
+        coldest_day=12, diurnal_range_c=12, temp_noise_c=1.8, clearness_mean=0.68, clearness_sd=0.14,
+        monthly_load_factors=[0.62, 0.62, 0.75, 0.95, 1.25, 1.42, 1.45, 1.40, 1.27, 0.98, 0.70, 0.60],
+    ),
+    "karachi": Climate(
+        latitude_deg=24.86, longitude_deg=67.0, country="PK", temp_mean_c=26.5, temp_amplitude_c=5.5,
+        coldest_day=15, diurnal_range_c=8, temp_noise_c=1.2, clearness_mean=0.70, clearness_sd=0.12,
+        monthly_load_factors=[0.75, 0.78, 0.90, 1.05, 1.20, 1.25, 1.18, 1.12, 1.12, 1.05, 0.85, 0.75],
+    ),
+    # Cold winters: gas heating dominates; electricity slightly winter-peaking.
+    "tashkent": Climate(
+        latitude_deg=41.3, longitude_deg=69.24, country="UZ", temp_mean_c=14.8, temp_amplitude_c=13.5,
+        coldest_day=12, diurnal_range_c=12, temp_noise_c=2.5, clearness_mean=0.66, clearness_sd=0.16,
+        monthly_load_factors=[1.22, 1.15, 1.00, 0.88, 0.85, 0.92, 1.00, 0.98, 0.85, 0.90, 1.05, 1.20],
+    ),
+    # Central Europe: winter-peaking electricity.
+    "amsterdam": Climate(
+        latitude_deg=52.37, longitude_deg=4.9, country="NL", temp_mean_c=10.5, temp_amplitude_c=7.0,
+        coldest_day=20, diurnal_range_c=7, temp_noise_c=2.5, clearness_mean=0.50, clearness_sd=0.18,
+        monthly_load_factors=[1.20, 1.12, 1.05, 0.95, 0.88, 0.84, 0.84, 0.86, 0.92, 1.02, 1.12, 1.20],
+    ),
+}  # fmt: skip
+
+
+class BandWindow(_Model):
+    """A span of the day in which a band applies; ``end`` before ``start`` wraps past midnight."""
+
+    start: str = Field(description='"HH:MM"')
+    end: str = Field(description='"HH:MM" or "24:00"')
+    months: list[Annotated[int, Field(ge=1, le=12)]] | None = Field(None, description="default: all")
+    day_types: list[DayType] | None = Field(None, description="default: all")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, v: str) -> str:
+        if not _CLOCK.match(v):
+            raise ValueError(f'expected "HH:MM", got {v!r}')
+        return v
+
+
+class Band(_Model):
+    """A tariff band. Bands are tried in order; the last one has no windows and takes the rest."""
+
+    name: str = Field(min_length=1)
+    windows: list[BandWindow] = Field(default_factory=list)
+
+
+class SlabBlock(_Model):
+    """A consumption block: units up to ``up_to`` (per billing period) cost ``price`` each."""
+
+    up_to: float | None = Field(None, gt=0, description="upper bound of the block [kWh or m3]; omit for the last")
+    price: float = Field(ge=0, description="per kWh or m3")
+
+
+class SlabSchedule(_Model):
+    """Marginal block prices for a billing period, optionally only in some months."""
+
+    months: list[Annotated[int, Field(ge=1, le=12)]] | None = None
+    blocks: list[SlabBlock] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SlabSchedule:
+        bounds = [b.up_to for b in self.blocks]
+        if bounds[-1] is not None or any(b is None for b in bounds[:-1]):
+            raise ValueError("every block but the last needs `up_to`; the last has none")
+        finite = [b for b in bounds if b is not None]
+        if finite != sorted(set(finite)):
+            raise ValueError("`up_to` must increase from block to block")
+        return self
+
+
+class Tax(_Model):
+    name: str
+    percent: float = Field(ge=0, le=100)
+
+
+class Tariff(_Model):
+    """How a meter's consumption is split into bands and billed."""
+
+    commodity: Literal["electricity", "gas"] = "electricity"
+    currency: str = "PKR"
+    timezone: str | None = Field(
+        None, description="clock of the band windows (e.g. Etc/GMT for Economy 7); default: the meter's zone"
+    )
+    bands: list[Band] = Field(default_factory=lambda: [Band(name="all")], min_length=1, max_length=8)
+    prices: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict, description="energy price per kWh or m3 for each band"
+    )
+    slabs: list[SlabSchedule] | None = Field(None, description="block prices on the period total, instead of prices")
+    standing_charge_per_day: float = Field(0, ge=0)
+    taxes: list[Tax] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        if v is not None:
+            zone(v)
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Tariff:
+        names = [b.name for b in self.bands]
+        if len(set(names)) != len(names):
+            raise ValueError("band names must be unique")
+        if self.bands[-1].windows:
+            raise ValueError(f"the last band ({names[-1]!r}) takes the rest of the time and must have no windows")
+        if any(not b.windows for b in self.bands[:-1]):
+            raise ValueError("only the last band may have no windows")
+        if self.slabs is None and set(self.prices) != set(names):
+            raise ValueError(f"`prices` must give one price per band {names}, or use `slabs`")
+        if self.slabs is not None and self.prices:
+            raise ValueError("give `prices` or `slabs`, not both")
+        return self
+
+
+class PvConfig(_Model):
+    """Rooftop PV on a fraction of the group's meters."""
+
+    fraction: float = Field(ge=0, le=1, description="share of meters with PV")
+    kwp_mean: float = Field(4.0, gt=0, description="mean installed peak power [kWp]")
+    kwp_sd: float = Field(1.5, ge=0, description="sd of installed peak power [kWp]")
+    performance_ratio: float = Field(0.8, gt=0, le=1, description="AC output per kWp per kW/m2 of irradiance")
+
+
+class SolarWaterHeaterConfig(_Model):
+    """Solar water heaters on a fraction of homes: they cover part of the hot-water energy."""
+
+    fraction: float = Field(ge=0, le=1)
+    collector_m2: float = Field(3.0, gt=0, description="collector area [m2]")
+    efficiency: float = Field(0.5, gt=0, le=1, description="collector efficiency")
+
+
+class InstantaneousConfig(_Model):
+    """Per-phase voltage, current, power factor and frequency on each electricity reading."""
+
+    phases: Literal[1, 3] = 1
+    nominal_v: float = Field(230, gt=0)
+    frequency_hz: float = Field(50, gt=0)
+
+
+class GridConfig(_Model):
+    """Place the group's meters in region -> substation -> feeder -> transformer -> meter."""
+
+    substations: int = Field(1, ge=1)
+    feeders_per_substation: int = Field(2, ge=1)
+    transformers_per_feeder: int = Field(4, ge=1)
+    feeder_meters: bool = Field(True, description="publish a grid-side meter per feeder")
+    transformer_meters: bool = Field(True, description="publish a grid-side meter per transformer")
+    feeder_losses_pct: float = Field(6.0, ge=0, le=50, description="technical losses at mean load [% of load]")
+    transformer_losses_pct: float = Field(2.5, ge=0, le=50, description="technical losses at mean load [%]")
+    unmetered_pct: float = Field(0.0, ge=0, le=500, description="unmetered consumption [% of metered]")
+
+
+class TruthConfig(_Model):
+    """The ground-truth ledger: what really happened, per meter per interval."""
+
+    path: str = Field(description="file to write; .csv or .parquet")
+    format: Literal["csv", "parquet"] | None = Field(None, description="default: from the file suffix")
+    weather_path: str | None = Field(None, description="also write hourly weather per region here (CSV)")
+
+    @property
+    def resolved_format(self) -> str:
+        if self.format is not None:
+            return self.format
+        return "parquet" if self.path.endswith(".parquet") else "csv"
+
+
 class MeterGroup(_Model):
     """Meters that share a commodity, time zone, interval and load model."""
 
@@ -108,7 +309,25 @@ class MeterGroup(_Model):
     )
     annual_kwh: float | None = Field(None, gt=0, description="electricity: mean annual import per meter [kWh]")
     annual_m3: float | None = Field(None, gt=0, description="gas: mean annual volume per meter [m3]")
-    profile: Literal["household"] = "household"
+    profile: Literal["household", "commercial", "agricultural"] = "household"
+    region: str | None = Field(None, description="weather region (see `regions`); needed for gas, PV, solar heaters")
+    country: str | None = Field(None, description="ISO 3166 code for public holidays; default: the region's")
+    monthly_factors: list[Annotated[float, Field(gt=0)]] | None = Field(
+        None, min_length=12, max_length=12, description="electricity seasonality Jan..Dec; default: the region's"
+    )
+    tariff: str | None = Field(None, description="name in `tariffs`; gives band registers and bills")
+    phase_shift_s: int = Field(3600, ge=0, le=21600, description="per-meter daily-curve shift, uniform in +-this [s]")
+    noise_phi: float = Field(0.85, ge=0, lt=1, description="interval-to-interval persistence of the AR(1) noise")
+    spikes_per_day: float = Field(1.0, ge=0, description="appliance spikes (kettle, pump) per meter per day")
+    spike_kw: float = Field(2.5, ge=0, description="mean power of a spike [kW]")
+    hot_water_share: float = Field(0.15, ge=0, lt=1, description="share of consumption that heats water")
+    cooking_share: float = Field(0.15, ge=0, lt=1, description="gas: share used for cooking (meal-time peaks)")
+    converter_fraction: float = Field(0.0, ge=0, le=1, description="gas: share of meters with a volume converter")
+    pv: PvConfig | None = None
+    solar_water_heater: SolarWaterHeaterConfig | None = None
+    instantaneous: InstantaneousConfig | None = None
+    grid: GridConfig | None = None
+    register_digits: int = Field(6, ge=3, le=9, description="integer digits of the registers; they roll over")
     scale_sigma: float = Field(0.3, ge=0, le=2, description="lognormal sigma of the per-meter annual scale")
     noise_sigma: float = Field(0.25, ge=0, le=2, description="lognormal sigma of the per-interval noise")
     initial_register_max: float = Field(
@@ -148,6 +367,14 @@ class MeterGroup(_Model):
             raise ValueError("`annual_m3` is for gas groups; use `annual_kwh`")
         if self.commodity == "gas" and self.annual_kwh is not None:
             raise ValueError("`annual_kwh` is for electricity groups; use `annual_m3`")
+        if self.commodity == "gas" and self.region is None:
+            raise ValueError("gas groups need a weather `region`")
+        if (self.pv or self.solar_water_heater) and self.region is None:
+            raise ValueError("PV and solar water heaters need a weather `region`")
+        if self.commodity == "gas" and (self.pv or self.instantaneous or self.grid):
+            raise ValueError("`pv`, `instantaneous` and `grid` are for electricity groups")
+        if self.commodity == "gas" and self.hot_water_share + self.cooking_share >= 1:
+            raise ValueError("`hot_water_share` + `cooking_share` must leave a share for heating")
         if self.jitter_s is not None and self.jitter_s >= self.interval_s:
             raise ValueError(f"`jitter_s` ({self.jitter_s}) must be less than `interval_s` ({self.interval_s})")
         try:
@@ -283,8 +510,11 @@ class Scenario(_Model):
     """A whole scenario file."""
 
     simulation: Simulation
+    regions: dict[str, Climate] = Field(default_factory=dict, description="added to (or replacing) the defaults")
+    tariffs: dict[str, Tariff] = Field(default_factory=dict)
     fleet: list[MeterGroup] = Field(min_length=1)
     outputs: list[Output] = Field(min_length=1)
+    truth: TruthConfig | None = None
 
     @model_validator(mode="after")
     def _fleet(self) -> Scenario:
@@ -300,6 +530,19 @@ class Scenario(_Model):
                     f"simulation.duration: {duration_s} s is not a whole number of fleet[{i}].interval_s "
                     f"({group.interval_s} s)"
                 )
+        for i, group in enumerate(self.fleet):
+            if group.region is not None and group.region not in self.all_regions:
+                problems.append(
+                    f"fleet[{i}].region: unknown region {group.region!r}; known: {sorted(self.all_regions)}"
+                )
+            if group.tariff is not None:
+                tariff = self.tariffs.get(group.tariff)
+                if tariff is None:
+                    problems.append(
+                        f"fleet[{i}].tariff: unknown tariff {group.tariff!r}; known: {sorted(self.tariffs)}"
+                    )
+                elif tariff.commodity != group.commodity:
+                    problems.append(f"fleet[{i}].tariff: {group.tariff!r} is a {tariff.commodity} tariff")
         problems.extend(_check_meter_ids(self.fleet))
         if problems:
             raise ValueError("\n".join(problems))
@@ -308,6 +551,11 @@ class Scenario(_Model):
     @property
     def meter_count(self) -> int:
         return sum(g.count for g in self.fleet)
+
+    @property
+    def all_regions(self) -> dict[str, Climate]:
+        """The default regions, overridden and extended by the scenario's own."""
+        return {**DEFAULT_REGIONS, **self.regions}
 
 
 def _check_meter_ids(fleet: list[MeterGroup]) -> list[str]:

@@ -36,6 +36,7 @@ BASE: dict[str, Any] = {
             "timezone": "Asia/Tashkent",
             "interval_s": 3600,
             "annual_m3": 900,
+            "region": "tashkent",
         },
     ],
     "outputs": [{"type": "discard"}],

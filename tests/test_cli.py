@@ -74,7 +74,7 @@ def test_schema_prints_json_schema():
     result = metersim("schema")
     assert result.returncode == 0
     schema = json.loads(result.stdout)
-    assert set(schema["properties"]) == {"simulation", "fleet", "outputs"}
+    assert {"simulation", "fleet", "outputs", "tariffs", "regions", "truth"} == set(schema["properties"])
 
 
 def test_run_writes_readings_and_report(tmp_path):
