@@ -114,7 +114,7 @@ class Climate(_Model):
     coldest_day: int = Field(15, ge=1, le=366, description="day of year of the coldest climatological day")
     diurnal_range_c: float = Field(10, ge=0, description="daily max minus daily min [degC]")
     temp_noise_c: float = Field(2.0, ge=0, description="sd of the AR(1) daily anomaly [degC]")
-    temp_noise_phi: float = Field(0.7, ge=0, lt=1, description="day-to-day persistence of the anomaly")
+    temp_noise_phi: float = Field(default=0.7, ge=0, lt=1, description="day-to-day persistence of the anomaly")
     clearness_mean: float = Field(0.7, gt=0, lt=1, description="mean daily clearness (fraction of clear-sky)")
     clearness_sd: float = Field(0.12, ge=0, lt=0.5)
     monthly_load_factors: list[Annotated[float, Field(gt=0)]] | None = Field(

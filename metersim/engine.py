@@ -1,5 +1,8 @@
 """The SimPy engine: one process per cohort ticks its meters with numpy and hands outboxes to sinks.
 
+Weather regions get processes of their own (hourly observations); observers see every interval's
+outcome (ground truth, bills, plots) before its readings are sent.
+
 Only this module imports simpy. The clock is integer epoch seconds (UTC). ``speed="max"`` runs as
 fast as the sinks accept; a number paces the run against the wall clock (simulated s per wall s).
 """
@@ -10,17 +13,17 @@ import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import simpy
 import simpy.rt
 
-from metersim.encoders.json import IntervalReadings, encode
-from metersim.fleet import Cohort
-from metersim.model.household import IntervalContext, LoadModel, interval_amounts
+from metersim.cohort import CohortSimulator, IntervalOutcome
+from metersim.encoders.json import ReadingBlock, encode
+from metersim.model.weather import Weather
 from metersim.sinks.base import Outbox, Sink
-from metersim.streams import Stream, draw, group_key
-from metersim.timebase import iso_local, utc_offset_s
+from metersim.timebase import iso_local
 
 _PACING_SLICE_S = 0.1  # longest uninterrupted sleep, so that a stop request is honoured promptly
 _PROGRESS_EVERY_S = 0.2
@@ -76,26 +79,33 @@ class EngineCounters:
     simulated_now_s: int = 0  # [epoch s]
 
 
+class Observer(Protocol):
+    """Receives every interval's outcome (ground truth, bills, plots) in simulation order."""
+
+    def observe(self, outcome: IntervalOutcome) -> None: ...
+
+
 class Engine:
     """Runs a fleet over a window and feeds every reading to every sink, in a deterministic order."""
 
     def __init__(
         self,
-        cohorts: Sequence[Cohort],
+        simulators: Sequence[CohortSimulator],
         sinks: Sequence[Sink],
         window: Window,
         *,
-        seed: int,
         speed: float | None = None,
         behind_s: float = 0.0,
-        model: LoadModel = interval_amounts,
+        observers: Sequence[Observer] = (),
+        weather: Sequence[tuple[str, Weather]] = (),
+        on_weather: Callable[[str, int, Weather], None] | None = None,
         on_progress: Callable[[EngineCounters], None] | None = None,
     ) -> None:
-        self.cohorts = cohorts
+        self.simulators = simulators
         self.sinks = sinks
         self.window = window
-        self.seed = seed
-        self.model = model
+        self.observers = observers
+        self.weather, self.on_weather = weather, on_weather
         self.counters = EngineCounters(simulated_now_s=window.start_s)
         self.stop_requested = threading.Event()
         self.on_progress = on_progress
@@ -108,7 +118,9 @@ class Engine:
 
     def run(self) -> bool:
         """Run to the end of the window and drain. Returns False if stopped early."""
-        processes = [self.env.process(self._tick(c)) for c in self.cohorts]
+        processes = [self.env.process(self._tick(s)) for s in self.simulators]
+        if self.on_weather is not None:
+            processes += [self.env.process(self._weather(name, w)) for name, w in self.weather]
         try:
             self.env.run(until=self.env.all_of(processes))
         except Stopped:
@@ -117,45 +129,53 @@ class Engine:
             self._progress(force=True)
         return True
 
-    def _tick(self, cohort: Cohort) -> Generator[simpy.Event, None, None]:
+    def _weather(self, name: str, weather: Weather) -> Generator[simpy.Event, None, None]:
+        """Each region's weather has its own timeline: hourly observations for the ledger."""
+        assert self.on_weather is not None
+        hour = self.window.start_s - self.window.start_s % 3600
+        while hour < self.window.end_s:
+            if hour > self.env.now:
+                yield self.env.timeout(hour - self.env.now)
+            if hour >= self.window.start_s:
+                self.on_weather(name, hour, weather)
+            hour += 3600
+
+    def _tick(self, simulator: CohortSimulator) -> Generator[simpy.Event, None, None]:
         """Each interval: compute the whole cohort at its end, then report slot by slot."""
-        group, env = cohort.group, self.env
-        interval_s, tz = group.interval_s, group.timezone
+        cohort, env = simulator.cohort, self.env
+        interval_s, tz = cohort.group.interval_s, cohort.group.timezone
         order = np.argsort(cohort.offset_s, kind="stable")
         offsets, firsts = np.unique(cohort.offset_s[order], return_index=True)
         slot_ends = [*firsts[1:].tolist(), cohort.count]
         slots = [(int(o), order[a:b]) for o, a, b in zip(offsets.tolist(), firsts.tolist(), slot_ends)]
-        register = cohort.initial_milli
-        key = group_key(group.name)
-        sigma = group.noise_sigma
         n_intervals = (self.window.end_s - self.window.start_s) // interval_s
+        meter_topics = cohort.topics
+        grid_positions = np.arange(len(simulator.grid_ids))
 
-        def lognormal_noise(rng: np.random.Generator, k: int) -> np.ndarray:
-            return rng.lognormal(-sigma * sigma / 2, sigma, k)
+        def grid_topics(template: str) -> list[str]:
+            return cohort.topics(template, simulator.grid_ids, simulator.grid_places)
 
         for seq in range(n_intervals):
             end = self.window.start_s + (seq + 1) * interval_s
             yield env.timeout(end - env.now)
-            start = end - interval_s
-            noise = draw(self.seed, Stream.NOISE, key, cohort.count, end // interval_s, lognormal_noise)
-            ctx = IntervalContext(interval_s=interval_s, local_start_s=start + utc_offset_s(tz, start))
-            amounts = self.model(group.commodity, group.annual_amount, ctx, cohort.scale, noise)
-            interval_milli = np.rint(amounts * 1000).astype(np.int64)
-            register = register + interval_milli
-            readings = IntervalReadings(cohort, seq, iso_local(end, tz), interval_milli, register)
+            outcome = simulator.step(seq, end)
+            for observer in self.observers:
+                observer.observe(outcome)
+            if outcome.grid is not None:
+                self._emit(outcome.grid, grid_positions, iso_local(end, tz), grid_topics)
             for offset, positions in slots:
                 if end + offset > env.now:
                     yield env.timeout(end + offset - env.now)
-                self._emit(readings, positions, iso_local(end + offset, tz))
+                self._emit(outcome.meters, positions, iso_local(end + offset, tz), meter_topics)
 
-    def _emit(self, readings: IntervalReadings, positions: np.ndarray, sent_at: str) -> None:
-        topics_of = readings.cohort.topics
-
+    def _emit(
+        self, block: ReadingBlock, positions: np.ndarray, sent_at: str, topics_of: Callable[[str], list[str]]
+    ) -> None:
         def topics(template: str) -> list[str]:
             per_meter = topics_of(template)
             return [per_meter[p] for p in positions.tolist()]
 
-        outbox = Outbox(len(positions), lambda: encode(readings, positions, sent_at), topics)
+        outbox = Outbox(len(positions), lambda: encode(block, positions, sent_at), topics)
         self.counters.readings_generated += len(positions)
         for sink in self.sinks:
             sink.send(outbox)

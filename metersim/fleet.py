@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from metersim.config import MeterGroup, Scenario
+from metersim.grid import Topology, build_topology
 from metersim.streams import STATIC, Stream, draw, group_key
 
-REGISTER_OBIS = {"electricity": "1-0:1.8.0", "gas": "7-0:3.0.0"}
 UNIT = {"electricity": "kWh", "gas": "m3"}
+_NO_PLACE = {"region": "", "substation": "", "feeder": "", "transformer": ""}
 
 
 @dataclass
@@ -25,6 +27,12 @@ class Cohort:
     scale: np.ndarray  # per-meter annual scale, lognormal with mean 1 [-]
     initial_milli: np.ndarray  # initial register [Wh or litres], int64
     offset_s: np.ndarray  # report delay after each interval end [s], int32
+    shift_slots: np.ndarray  # phase shift of the daily curve [intervals], int64
+    pv_kwp: np.ndarray  # installed PV peak power, 0 without PV [kWp]
+    has_swh: np.ndarray  # has a solar water heater [bool]
+    has_converter: np.ndarray  # gas: has a volume converter [bool]
+    battery_pct: np.ndarray  # gas: battery charge at the start of the run [%]
+    topology: Topology | None
     _ids: list[str] | None = field(default=None, repr=False)
     _topics: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
@@ -39,34 +47,63 @@ class Cohort:
             self._ids = self.group.meter_ids()
         return self._ids
 
-    def topics(self, template: str) -> list[str]:
-        """One topic per meter for ``template``, cached."""
-        topics = self._topics.get(template)
+    def topics(
+        self, template: str, ids: list[str] | None = None, places: list[dict[str, str]] | None = None
+    ) -> list[str]:
+        """One topic per meter (or per grid-side meter, given their ids and places) for ``template``, cached."""
+        cache_key = template if ids is None else f"grid:{template}"
+        topics = self._topics.get(cache_key)
         if topics is None:
             commodity, name = self.group.commodity, self.group.name
-            topics = [template.format(meter_id=m, commodity=commodity, group=name) for m in self.ids]
-            self._topics[template] = topics
+            ids = self.ids if ids is None else ids
+            if places is None:
+                places = self.topology.meter_fields() if self.topology is not None else [_NO_PLACE] * len(ids)
+            topics = [
+                template.format(meter_id=m, commodity=commodity, group=name, **place) for m, place in zip(ids, places)
+            ]
+            self._topics[cache_key] = topics
         return topics
 
 
 def build_cohort(group: MeterGroup, seed: int, first_global: int) -> Cohort:
-    """Draw one group's static attributes from its addressable streams."""
+    """Draw one group's static attributes from their addressable streams."""
     key, n = group_key(group.name), group.count
+
+    def static(stream: Stream, sample: Callable[[np.random.Generator, int], np.ndarray]) -> np.ndarray:
+        return draw(seed, stream, key, n, STATIC, sample)
+
+    def share(stream: Stream, fraction: float) -> np.ndarray:
+        if fraction <= 0:
+            return np.zeros(n, dtype=bool)
+        return static(stream, lambda r, k: r.random(k)) < fraction
+
     sigma = group.scale_sigma
-    scale = draw(seed, Stream.SCALE, key, n, STATIC, lambda r, k: r.lognormal(-sigma * sigma / 2, sigma, k))
-    initial = draw(seed, Stream.INITIAL_REGISTER, key, n, STATIC, lambda r, k: r.random(k))
-    jitter = group.effective_jitter_s
-    offsets = (
-        draw(seed, Stream.REPORT_OFFSET, key, n, STATIC, lambda r, k: r.integers(0, jitter, k))
-        if jitter
-        else np.zeros(n, dtype=np.int64)
-    )
+    scale = static(Stream.SCALE, lambda r, k: r.lognormal(-sigma * sigma / 2, sigma, k))
+    initial = static(Stream.INITIAL_REGISTER, lambda r, k: r.random(k))
+    jitter, shift = group.effective_jitter_s, group.phase_shift_s
+    offsets = static(Stream.REPORT_OFFSET, lambda r, k: r.integers(0, jitter, k)) if jitter else np.zeros(n)
+    shifts = static(Stream.PHASE, lambda r, k: r.uniform(-shift, shift, k)) if shift else np.zeros(n)
+    pv_kwp = np.zeros(n)
+    if group.pv is not None:
+        pv = group.pv
+        has_pv = share(Stream.PV, pv.fraction)
+        kwp = static(Stream.PV, lambda r, k: np.maximum(r.normal(pv.kwp_mean, pv.kwp_sd, k), 0.5))
+        pv_kwp = np.where(has_pv, kwp, 0.0)
+    swh_fraction = group.solar_water_heater.fraction if group.solar_water_heater else 0.0
     return Cohort(
         group=group,
         first_global=first_global,
         scale=scale,
         initial_milli=np.floor(initial * group.initial_register_max * 1000).astype(np.int64),
         offset_s=offsets.astype(np.int32),
+        shift_slots=np.rint(shifts / group.interval_s).astype(np.int64),
+        pv_kwp=pv_kwp,
+        has_swh=share(Stream.SOLAR_WATER_HEATER, swh_fraction),
+        has_converter=share(Stream.CONVERTER, group.converter_fraction),
+        battery_pct=static(Stream.BATTERY, lambda r, k: r.uniform(60, 100, k))
+        if group.commodity == "gas"
+        else np.zeros(0),
+        topology=build_topology(group),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from types import FrameType
@@ -12,16 +12,20 @@ from typing import Any
 
 from rich.console import Console
 
+from metersim.cohort import CohortSimulator, Environment
 from metersim.config import DiscardOutput, FileOutput, MqttOutput, Output, Scenario, StdoutOutput
-from metersim.engine import Engine, EngineCounters, Window
+from metersim.engine import Engine, EngineCounters, Observer, Window
 from metersim.errors import MetersimError
 from metersim.fleet import build_fleet
+from metersim.model.weather import Weather
 from metersim.report import ProgressDisplay, RunReport
 from metersim.sinks.base import Sink
 from metersim.sinks.discard import DiscardSink
 from metersim.sinks.file import FileSink
 from metersim.sinks.stdout import StdoutSink
+from metersim.streams import group_key
 from metersim.timebase import iso_utc, now_floored, parse_instant
+from metersim.truth import TruthWriter, WeatherLog
 
 
 @dataclass
@@ -44,6 +48,25 @@ def resolve_window(scenario: Scenario) -> tuple[Window, float]:
     else:
         start, behind = parse_instant(sim.start), 0.0
     return Window(start, start + sim.duration_s), behind
+
+
+def build_simulators(scenario: Scenario, window: Window) -> tuple[list[CohortSimulator], list[tuple[str, Weather]]]:
+    """One simulator per group, sharing one Weather per (region, time zone)."""
+    seed = scenario.simulation.seed
+    weathers: dict[tuple[str, str], Weather] = {}
+    simulators = []
+    for cohort in build_fleet(scenario):
+        group = cohort.group
+        climate = scenario.all_regions[group.region] if group.region else None
+        weather = None
+        if climate is not None and group.region is not None:
+            key = (group.region, group.timezone)
+            if key not in weathers:
+                weathers[key] = Weather(climate, seed, group_key(group.region), group.timezone)
+            weather = weathers[key]
+        tariff = scenario.tariffs[group.tariff] if group.tariff else None
+        simulators.append(CohortSimulator(cohort, Environment(seed, window.start_s, weather, climate, tariff)))
+    return simulators, [(region, w) for (region, _), w in weathers.items()]
 
 
 def open_sink(output: Output, stack: ExitStack, log: Callable[[str], None]) -> Sink:
@@ -100,6 +123,7 @@ def run_scenario(
     console: Console | None = None,
     progress: bool = True,
     extra_sinks: list[Sink] | None = None,
+    observers: Sequence[Observer] = (),
 ) -> RunOutcome:
     """Run ``scenario`` to the end (or Ctrl-C) and return its report; errors are captured, not raised."""
     console = console or Console(stderr=True)
@@ -111,7 +135,6 @@ def run_scenario(
         start=iso_utc(window.start_s),
         end=iso_utc(window.end_s),
     )
-    cohorts = build_fleet(scenario)
     sinks: list[Sink] = []
     counters = EngineCounters(simulated_now_s=window.start_s)
     speed = scenario.simulation.speed
@@ -127,13 +150,23 @@ def run_scenario(
                 sinks.append(open_sink(output, stack, log))
             for sink in extra_sinks or []:
                 sinks.append(stack.enter_context(sink))
+            simulators, weather = build_simulators(scenario, window)
+            all_observers = list(observers)
+            weather_log = None
+            if scenario.truth is not None:
+                truth = scenario.truth
+                all_observers.append(stack.enter_context(TruthWriter(truth.path, truth.resolved_format)))
+                if truth.weather_path:
+                    weather_log = stack.enter_context(WeatherLog(truth.weather_path))
             engine = Engine(
-                cohorts,
+                simulators,
                 sinks,
                 window,
-                seed=scenario.simulation.seed,
                 speed=None if speed == "max" else float(speed),
                 behind_s=behind_s,
+                observers=all_observers,
+                weather=weather,
+                on_weather=weather_log.record if weather_log is not None else None,
             )
             counters = engine.counters
             display = (

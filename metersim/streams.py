@@ -25,6 +25,16 @@ class Stream(IntEnum):
     INITIAL_REGISTER = 2
     REPORT_OFFSET = 3
     NOISE = 4
+    TEMPERATURE = 5
+    CLEARNESS = 6
+    NOISE_INIT = 7
+    SPIKES = 8
+    PHASE = 9
+    PV = 10
+    SOLAR_WATER_HEATER = 11
+    CONVERTER = 12
+    BATTERY = 13
+    INSTANTANEOUS = 14
 
 
 def group_key(name: str) -> int:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from metersim.config import Scenario, parse_scenario
-from metersim.engine import Engine, Window
-from metersim.fleet import build_fleet
+from metersim.engine import Engine, Observer, Window
+from metersim.runner import build_simulators
 from metersim.sinks.memory import MemorySink
 from metersim.timebase import parse_instant
 
@@ -53,18 +54,18 @@ def make_scenario(data: dict[str, Any] | None = None, **simulation: Any) -> Scen
     return parse_scenario(data if data is not None else scenario_dict(**simulation))
 
 
-def run_to_memory(scenario: Scenario, speed: float | None = None) -> MemorySink:
+def run_to_memory(scenario: Scenario, speed: float | None = None, observers: Sequence[Observer] = ()) -> MemorySink:
     """Run the engine over the scenario's window into a MemorySink."""
-    start = parse_instant(scenario.simulation.start)
     sink = MemorySink()
-    Engine(
-        build_fleet(scenario),
-        [sink],
-        Window(start, start + scenario.simulation.duration_s),
-        seed=scenario.simulation.seed,
-        speed=speed,
-    ).run()
+    window = window_of(scenario)
+    simulators, _ = build_simulators(scenario, window)
+    Engine(simulators, [sink], window, speed=speed, observers=observers).run()
     return sink
+
+
+def window_of(scenario: Scenario) -> Window:
+    start = parse_instant(scenario.simulation.start)
+    return Window(start, start + scenario.simulation.duration_s)
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metersim.engine import Engine, Window
-from metersim.fleet import build_fleet
+from metersim.engine import Engine
+from metersim.runner import build_simulators
 from metersim.sinks.memory import MemorySink
-from tests.conftest import make_scenario, run_to_memory, scenario_dict
+from tests.conftest import make_scenario, run_to_memory, scenario_dict, window_of
 
 INTERVALS = [60, 300, 900, 3600]
 
@@ -98,9 +98,9 @@ def test_a_meter_does_not_depend_on_its_neighbours():
 
 def test_paced_run_follows_the_wall_clock_and_stops_on_request():
     scenario = make_scenario(duration="1h")
-    start = int(datetime.fromisoformat(scenario.simulation.start).timestamp())
     sink = MemorySink()
-    engine = Engine(build_fleet(scenario), [sink], Window(start, start + 3600), seed=1, speed=3600 / 2)
+    window = window_of(scenario)
+    engine = Engine(build_simulators(scenario, window)[0], [sink], window, speed=3600 / 2)
     threading.Timer(0.6, engine.stop_requested.set).start()
     began = time.monotonic()
     assert engine.run() is False

@@ -2,66 +2,76 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import orjson
 
-from metersim.fleet import REGISTER_OBIS, UNIT, Cohort
-
 SCHEMA_ID = "metersim/reading/v1"
+
+#: per-reading extra field: given the positions being encoded, one JSON value per position
+Extra = Callable[[np.ndarray], list[Any]]
 
 
 @dataclass(frozen=True)
-class IntervalReadings:
-    """One group's readings for one interval, before they are split into report slots."""
+class ReadingBlock:
+    """What a set of meters reports for one interval; arrays are indexed by position in the block.
 
-    cohort: Cohort
-    seq: int  # reading number, the same for every meter of the group [-]
-    ts: str  # interval end, ISO 8601 in the group's local offset
-    interval_milli: np.ndarray  # interval consumption [Wh or litres], int64
-    register_milli: np.ndarray  # register after this interval [Wh or litres], int64
+    Energies and registers are integers in thousandths of ``unit`` (Wh, litres); registers are
+    already rolled over.
+    """
+
+    ids: list[str]
+    commodity: str
+    unit: str
+    interval_s: int
+    seq: int
+    ts: str  # interval end, ISO 8601 in the meters' local offset
+    interval_milli: np.ndarray
+    registers: tuple[tuple[str, np.ndarray], ...]
+    export_milli: np.ndarray | None = None
+    power: bool = False  # add the average import power [kW]
+    #: registers only some meters have: (OBIS, values, which meters have it)
+    partial_registers: tuple[tuple[str, np.ndarray, np.ndarray], ...] = ()
+    extras: tuple[tuple[str, Extra], ...] = field(default=())
 
 
-def encode(readings: IntervalReadings, positions: np.ndarray, sent_at: str) -> list[bytes]:
-    """JSON payloads for the meters at ``positions`` (indices into the group)."""
-    cohort = readings.cohort
-    group = cohort.group
-    ids = cohort.ids
-    obis, unit = REGISTER_OBIS[group.commodity], UNIT[group.commodity]
-    interval_milli = readings.interval_milli[positions]
-    registers = (readings.register_milli[positions] / 1000).tolist()
-    values = (interval_milli / 1000).tolist()
-    head = {"schema": SCHEMA_ID, "commodity": group.commodity, "ts": readings.ts, "interval_s": group.interval_s}
-    seq, dumps = readings.seq, orjson.dumps
-    if group.commodity == "electricity":
-        powers = np.round(interval_milli * (3.6 / group.interval_s), 3).tolist()
-        return [
-            dumps(
-                {
-                    "meter_id": ids[p],
-                    **head,
-                    "seq": seq,
-                    "registers": {obis: r},
-                    "interval": {"value": v, "unit": unit},
-                    "power": {"value": w, "unit": "kW"},
-                    "quality": "valid",
-                    "sent_at": sent_at,
-                }
-            )
-            for p, r, v, w in zip(positions.tolist(), registers, values, powers)
-        ]
-    return [
-        dumps(
-            {
-                "meter_id": ids[p],
-                **head,
-                "seq": seq,
-                "registers": {obis: r},
-                "interval": {"value": v, "unit": unit},
-                "quality": "valid",
-                "sent_at": sent_at,
-            }
-        )
-        for p, r, v in zip(positions.tolist(), registers, values)
+def encode(block: ReadingBlock, positions: np.ndarray, sent_at: str) -> list[bytes]:
+    """JSON payloads for the meters at ``positions`` of ``block``."""
+    ids, unit = block.ids, block.unit
+    values = (block.interval_milli[positions] / 1000).tolist()
+    registers = [(obis, (arr[positions] / 1000).tolist()) for obis, arr in block.registers]
+    partial = [
+        (obis, (arr[positions] / 1000).tolist(), mask[positions].tolist())
+        for obis, arr, mask in block.partial_registers
     ]
+    exports = (block.export_milli[positions] / 1000).tolist() if block.export_milli is not None else None
+    powers = np.round(block.interval_milli[positions] * (3.6 / block.interval_s), 3).tolist() if block.power else None
+    extras = [(name, extra(positions)) for name, extra in block.extras]
+    head = {"schema": SCHEMA_ID, "commodity": block.commodity, "ts": block.ts, "interval_s": block.interval_s}
+    seq, dumps = block.seq, orjson.dumps
+    out = []
+    for j, p in enumerate(positions.tolist()):
+        regs = {obis: column[j] for obis, column in registers}
+        for obis, column, has in partial:
+            if has[j]:
+                regs[obis] = column[j]
+        reading: dict[str, Any] = {
+            "meter_id": ids[p],
+            **head,
+            "seq": seq,
+            "registers": regs,
+            "interval": {"value": values[j], "unit": unit},
+        }
+        if exports is not None:
+            reading["export"] = {"value": exports[j], "unit": unit}
+        if powers is not None:
+            reading["power"] = {"value": powers[j], "unit": "kW"}
+        for name, column in extras:
+            reading[name] = column[j]
+        reading["quality"] = "valid"
+        reading["sent_at"] = sent_at
+        out.append(dumps(reading))
+    return out

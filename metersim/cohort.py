@@ -1,0 +1,344 @@
+"""One group of meters through time: models, registers, tariff bands and grid-side meters.
+
+Pure numpy; the engine decides *when* :meth:`CohortSimulator.step` runs. Registers are integer
+thousandths (Wh, litres) that never wrap internally; the published values roll over at the group's
+``register_digits``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from metersim.config import Climate, Tariff
+from metersim.encoders.json import ReadingBlock
+from metersim.fleet import UNIT, Cohort
+from metersim.grid import GridMeters
+from metersim.model.electricity import ElectricityModel
+from metersim.model.gas import GasModel, battery_percent
+from metersim.model.weather import Weather
+from metersim.streams import Stream, draw, group_key
+from metersim.tariffs import BandSchedule
+from metersim.timebase import iso_local, utc_offset_s
+
+IMPORT_OBIS, EXPORT_OBIS = "1-0:1.8.0", "1-0:2.8.0"
+GAS_OBIS, GAS_CONVERTED_OBIS = "7-0:3.0.0", "7-0:3.2.0"
+PHASE_OBIS = (("1-0:32.7.0", "1-0:31.7.0"), ("1-0:52.7.0", "1-0:51.7.0"), ("1-0:72.7.0", "1-0:71.7.0"))
+POWER_FACTOR_OBIS, FREQUENCY_OBIS = "1-0:13.7.0", "1-0:14.7.0"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What a cohort needs from the scenario around it."""
+
+    seed: int
+    start_s: int  # run start [epoch s]
+    weather: Weather | None
+    climate: Climate | None
+    tariff: Tariff | None
+
+
+@dataclass
+class IntervalOutcome:
+    """Everything one cohort produced for one interval."""
+
+    cohort: Cohort
+    seq: int
+    start_s: int  # [epoch s]
+    end_s: int  # [epoch s]
+    band: int  # index of the tariff band in force (0 without a tariff)
+    band_name: str
+    meters: ReadingBlock
+    grid: ReadingBlock | None
+    load_milli: np.ndarray  # true consumption of each meter [Wh or litres]
+    grid_losses_milli: np.ndarray | None
+    grid_unmetered_milli: np.ndarray | None
+    temperature_c: float | None  # region air temperature at the interval middle [degC]
+    ghi_w_m2: float | None  # region irradiance at the interval middle [W/m2]
+
+    @cached_property
+    def truth(self) -> dict[str, Any]:
+        """Ground-truth columns: meters first, then grid-side meters; energies in kWh or m3."""
+        return truth_columns(self)
+
+
+class CohortSimulator:
+    """Steps one cohort interval by interval, keeping its registers and model state."""
+
+    def __init__(self, cohort: Cohort, env: Environment) -> None:
+        group = cohort.group
+        self.cohort, self.group, self.env = cohort, group, env
+        self.key = group_key(group.name)
+        self.interval_s = group.interval_s
+        self.wrap = 10**group.register_digits * 1000
+        first_interval = env.start_s // group.interval_s + 1
+        climate = env.climate
+        country = group.country or (climate.country if climate else None)
+        self.schedule = BandSchedule.compile(env.tariff, group.timezone, country) if env.tariff else None
+        self.band_names = self.schedule.band_names if self.schedule else ("",)
+        n, bands = group.count, len(self.band_names)
+        self.model: ElectricityModel | GasModel
+        if group.commodity == "electricity":
+            self.model = ElectricityModel(
+                group,
+                seed=env.seed,
+                key=self.key,
+                scale=cohort.scale,
+                shift_slots=cohort.shift_slots,
+                pv_kwp=cohort.pv_kwp,
+                has_swh=cohort.has_swh,
+                weather=env.weather,
+                monthly_factors=group.monthly_factors or (climate.monthly_load_factors if climate else None),
+                country=country,
+                first_interval=first_interval,
+            )
+        else:
+            assert env.weather is not None
+            self.model = GasModel(
+                group,
+                seed=env.seed,
+                key=self.key,
+                scale=cohort.scale,
+                shift_slots=cohort.shift_slots,
+                has_swh=cohort.has_swh,
+                has_converter=cohort.has_converter,
+                weather=env.weather,
+                first_interval=first_interval,
+            )
+        self.import_total = cohort.initial_milli.copy()
+        # Band registers start from an even split of the initial total, so they sum to it exactly.
+        self.import_bands = _split_evenly(cohort.initial_milli, bands) if self.schedule else None
+        self.has_export = group.pv is not None
+        self.export_total = np.zeros(n, dtype=np.int64) if self.has_export else None
+        self.export_bands = np.zeros((bands, n), dtype=np.int64) if self.has_export and self.schedule else None
+        self.converted = cohort.initial_milli.copy() if group.commodity == "gas" else None
+        self.grid = GridMeters(cohort.topology, group) if cohort.topology is not None else None
+        if self.grid is not None:
+            m = len(self.grid_ids)
+            self.grid_import = np.zeros(m, dtype=np.int64)
+            self.grid_export = np.zeros(m, dtype=np.int64)
+        self.meter_places = cohort.topology.meter_fields() if cohort.topology is not None else None
+
+    @cached_property
+    def grid_ids(self) -> list[str]:
+        return self.cohort.topology.grid_meter_ids() if self.cohort.topology is not None else []
+
+    @cached_property
+    def grid_places(self) -> list[dict[str, str]]:
+        return self.cohort.topology.grid_fields() if self.cohort.topology is not None else []
+
+    @cached_property
+    def grid_devices(self) -> list[str]:
+        return self.cohort.topology.grid_devices() if self.cohort.topology is not None else []
+
+    def step(self, seq: int, end_s: int) -> IntervalOutcome:
+        """Simulate the interval ending at ``end_s`` [epoch s]; ``seq`` counts intervals from 0."""
+        group, interval_s = self.group, self.interval_s
+        start_s = end_s - interval_s
+        local_start_s = start_s + utc_offset_s(group.timezone, start_s)
+        band = int(self.schedule.bands_at(start_s)[()]) if self.schedule else 0
+        interval_index = end_s // interval_s
+        ts = iso_local(end_s, group.timezone)
+        extras: list[tuple[str, Any]] = []
+        partial: tuple[tuple[str, np.ndarray, np.ndarray], ...] = ()
+        export_milli: np.ndarray | None = None
+        grid_step = None
+        if isinstance(self.model, ElectricityModel):
+            step = self.model.step(start_s, local_start_s, interval_index)
+            load_milli, import_milli, export_milli = step.load_milli, step.import_milli, step.export_milli
+            self.import_total += import_milli
+            registers = [(IMPORT_OBIS, self.import_total)]
+            if self.import_bands is not None:
+                self.import_bands[band] += import_milli
+                registers += [(f"1-0:1.8.{k + 1}", row) for k, row in enumerate(self.import_bands)]
+            if self.export_total is not None and export_milli is not None:
+                self.export_total += export_milli
+                registers.append((EXPORT_OBIS, self.export_total))
+                if self.export_bands is not None:
+                    self.export_bands[band] += export_milli
+                    registers += [(f"1-0:2.8.{k + 1}", row) for k, row in enumerate(self.export_bands)]
+            if group.instantaneous is not None:
+                extras.append(("instantaneous", self._instantaneous(import_milli, interval_index)))
+            if self.grid is not None:
+                grid_step = self.grid.step(load_milli, import_milli, export_milli)
+        else:
+            gas = self.model.step(start_s, local_start_s, interval_index)
+            load_milli = import_milli = gas.volume_milli
+            self.import_total += import_milli
+            registers = [(GAS_OBIS, self.import_total)]
+            assert self.converted is not None
+            self.converted += gas.converted_milli
+            partial = ((GAS_CONVERTED_OBIS, self.converted % self.wrap, self.cohort.has_converter),)
+            battery = np.round(battery_percent(self.cohort.battery_pct, end_s - self.env.start_s), 1)
+            extras.append(("battery_pct", lambda positions, b=battery: b[positions].tolist()))
+        if self.schedule is not None:
+            band_name = self.band_names[band]
+            extras.append(("band", lambda positions, name=band_name: [name] * len(positions)))
+        if self.meter_places is not None:
+            places = self.meter_places
+            extras.append(("topology", lambda positions: [places[p] for p in positions.tolist()]))
+        meters = ReadingBlock(
+            ids=self.cohort.ids,
+            commodity=group.commodity,
+            unit=UNIT[group.commodity],
+            interval_s=interval_s,
+            seq=seq,
+            ts=ts,
+            interval_milli=import_milli,
+            registers=tuple((obis, values % self.wrap) for obis, values in registers),
+            export_milli=export_milli,
+            power=group.commodity == "electricity",
+            partial_registers=partial,
+            extras=tuple(extras),
+        )
+        weather = self.env.weather
+        middle = np.array([start_s + interval_s // 2])
+        return IntervalOutcome(
+            cohort=self.cohort,
+            seq=seq,
+            start_s=start_s,
+            end_s=end_s,
+            band=band,
+            band_name=self.band_names[band],
+            meters=meters,
+            grid=self._grid_block(grid_step.delivered_milli, seq, ts) if grid_step is not None else None,
+            load_milli=load_milli,
+            grid_losses_milli=grid_step.losses_milli if grid_step is not None else None,
+            grid_unmetered_milli=grid_step.unmetered_milli if grid_step is not None else None,
+            temperature_c=float(weather.temperature_c(middle)[0]) if weather is not None else None,
+            ghi_w_m2=float(weather.ghi_w_m2(middle)[0]) if weather is not None else None,
+        )
+
+    def _grid_block(self, delivered_milli: np.ndarray, seq: int, ts: str) -> ReadingBlock:
+        imported = np.maximum(delivered_milli, 0)
+        exported = np.maximum(-delivered_milli, 0)
+        self.grid_import += imported
+        self.grid_export += exported
+        devices, places = self.grid_devices, self.grid_places
+        return ReadingBlock(
+            ids=self.grid_ids,
+            commodity="electricity",
+            unit="kWh",
+            interval_s=self.interval_s,
+            seq=seq,
+            ts=ts,
+            interval_milli=imported,
+            registers=((IMPORT_OBIS, self.grid_import % self.wrap), (EXPORT_OBIS, self.grid_export % self.wrap)),
+            export_milli=exported,
+            power=True,
+            extras=(
+                ("device", lambda positions: [devices[p] for p in positions.tolist()]),
+                ("topology", lambda positions: [places[p] for p in positions.tolist()]),
+            ),
+        )
+
+    def _instantaneous(self, import_milli: np.ndarray, interval_index: int) -> Any:
+        """Per-phase voltage and current, power factor and frequency around nominal, at the interval end."""
+        cfg = self.group.instantaneous
+        assert cfg is not None
+        n, phases = self.group.count, cfg.phases
+        noise = draw(
+            self.env.seed,
+            Stream.INSTANTANEOUS,
+            self.key,
+            n,
+            interval_index,
+            lambda r, k: r.standard_normal((k, phases + 2)),
+        )
+        volts = np.round(cfg.nominal_v * (1 + 0.01 * noise[:, :phases]), 1)
+        power_factor = np.round(np.clip(0.94 + 0.03 * noise[:, phases], 0.7, 1.0), 3)
+        frequency = np.round(cfg.frequency_hz * (1 + 0.0004 * noise[:, phases + 1]), 2)
+        watts = import_milli * (3600 / self.interval_s)  # Wh per interval -> W
+        amps = np.round(watts[:, None] / (phases * volts * power_factor[:, None]), 2)
+
+        def values(positions: np.ndarray) -> list[dict[str, float]]:
+            out = []
+            for p in positions.tolist():
+                reading = {}
+                for k in range(phases):
+                    volt_obis, amp_obis = PHASE_OBIS[k]
+                    reading[volt_obis] = float(volts[p, k])
+                    reading[amp_obis] = float(amps[p, k])
+                reading[POWER_FACTOR_OBIS] = float(power_factor[p])
+                reading[FREQUENCY_OBIS] = float(frequency[p])
+                out.append(reading)
+            return out
+
+        return values
+
+
+def _split_evenly(total: np.ndarray, parts: int) -> np.ndarray:
+    """``parts`` rows of non-negative integers that sum exactly to ``total``."""
+    rows = np.tile(total // parts, (parts, 1))
+    rows[-1] += total - rows.sum(axis=0)
+    return rows
+
+
+def truth_columns(outcome: IntervalOutcome) -> dict[str, Any]:
+    """The ground-truth ledger rows of one interval (see ``docs`` in metersim.truth)."""
+    cohort, meters, grid = outcome.cohort, outcome.meters, outcome.grid
+    group = cohort.group
+    n, m = len(meters.ids), len(grid.ids) if grid is not None else 0
+    rows = n + m
+
+    def both(meter_values: np.ndarray, grid_values: np.ndarray | None) -> np.ndarray:
+        if grid is None or grid_values is None:
+            return meter_values
+        return np.concatenate([meter_values, grid_values])
+
+    def registers(block: ReadingBlock | None, obis: str) -> np.ndarray:
+        if block is None:
+            return np.zeros(0, dtype=np.int64)
+        for code, values in block.registers:
+            if code == obis:
+                return values
+        return np.zeros(len(block.ids), dtype=np.int64)
+
+    import_obis = IMPORT_OBIS if group.commodity == "electricity" else GAS_OBIS
+    zeros_n = np.zeros(n, dtype=np.int64)
+    places = cohort.topology.meter_fields() if cohort.topology is not None else [{}] * n
+    grid_places = cohort.topology.grid_fields() if cohort.topology is not None and grid is not None else []
+    all_places = places + grid_places
+    converted = next((v for code, v, _ in meters.partial_registers if code == GAS_CONVERTED_OBIS), None)
+    columns: dict[str, Any] = {
+        "interval_end": [meters.ts] * rows,
+        "interval_end_s": np.full(rows, outcome.end_s, dtype=np.int64),
+        "meter_id": meters.ids + (grid.ids if grid is not None else []),
+        "device": ["meter"] * n + (cohort.topology.grid_devices() if cohort.topology is not None and grid else []),
+        "group": [group.name] * rows,
+        "commodity": [group.commodity] * rows,
+        "unit": [meters.unit] * rows,
+        "seq": np.full(rows, outcome.seq, dtype=np.int64),
+        "true_consumption": both(
+            outcome.load_milli,
+            grid.interval_milli - grid.export_milli if grid and grid.export_milli is not None else None,
+        )
+        / 1000,
+        "import": both(meters.interval_milli, grid.interval_milli if grid else None) / 1000,
+        "export": both(
+            meters.export_milli if meters.export_milli is not None else zeros_n,
+            grid.export_milli if grid else None,
+        )
+        / 1000,
+        "register_import": both(registers(meters, import_obis), registers(grid, IMPORT_OBIS) if grid else None) / 1000,
+        "register_export": both(registers(meters, EXPORT_OBIS), registers(grid, EXPORT_OBIS) if grid else None) / 1000,
+        "register_converted": both(
+            np.where(cohort.has_converter, converted, 0) if converted is not None else zeros_n,
+            np.zeros(m, dtype=np.int64) if grid else None,
+        )
+        / 1000,
+        "band": [outcome.band_name] * rows,
+        "temperature_c": np.full(rows, np.nan if outcome.temperature_c is None else round(outcome.temperature_c, 2)),
+        "ghi_w_m2": np.full(rows, np.nan if outcome.ghi_w_m2 is None else round(outcome.ghi_w_m2, 1)),
+        "region": [p.get("region", group.region or "") for p in all_places],
+        "substation": [p.get("substation", "") for p in all_places],
+        "feeder": [p.get("feeder", "") for p in all_places],
+        "transformer": [p.get("transformer", "") for p in all_places],
+        "losses": both(zeros_n, outcome.grid_losses_milli) / 1000,
+        "unmetered": both(zeros_n, outcome.grid_unmetered_milli) / 1000,
+        "published": np.ones(rows, dtype=bool),
+    }
+    return columns

@@ -1,0 +1,176 @@
+"""Electricity demand, rooftop PV and solar water heaters, vectorised over a cohort's meters.
+
+For meter i in the interval that starts at local time t::
+
+    load_i = mean_interval · f(day) · s_i · [(1 − w) · shape(t − shift_i) + w · hot_water(t − shift_i) · (1 − φ_i(day))]
+             · exp(e_i − σ²/2) + spikes_i
+
+* ``f(day)`` = monthly factor × day-type weight, normalised so that it averages 1 over each calendar year;
+* ``s_i`` lognormal annual scale (mean 1), ``shift_i`` a fixed phase shift, ``e_i`` AR(1) noise;
+* ``w`` the hot-water share, ``φ_i`` the solar fraction of a solar water heater (0 without one);
+* spikes are Poisson appliance events (kettle, pump) whose expected energy is taken out of the base,
+  so the annual total still tracks ``annual_kwh × s_i``.
+
+PV meters net load and generation at sub-interval resolution, so import and export can both grow
+within one interval.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from metersim.calendar import day_types
+from metersim.config import MeterGroup
+from metersim.model import solar
+from metersim.model.shapes import DAY_WEIGHTS, HOT_WATER, electricity_shape, fixed_shape
+from metersim.model.weather import Weather
+from metersim.streams import Stream, draw
+from metersim.timebase import SECONDS_PER_DAY
+
+DAYS_PER_YEAR = 365.2425
+SPIKE_HOURS = 0.1  # mean duration of an appliance spike [h]
+PV_STEP_S = 300  # netting resolution of PV meters [s]
+HOT_WATER_KWH_PER_DAY = 6.0  # thermal demand the solar fraction is computed against [kWh/day]
+
+
+@dataclass
+class ElectricityStep:
+    """One interval of one cohort, in thousandths of a kWh (Wh) per meter."""
+
+    load_milli: np.ndarray  # true consumption
+    import_milli: np.ndarray  # energy drawn from the grid
+    export_milli: np.ndarray | None  # energy fed to the grid (None without PV in the group)
+
+
+@lru_cache(maxsize=256)
+def _year_norm(
+    monthly: tuple[float, ...], weights: tuple[float, float, float], country: str | None, year: int
+) -> float:
+    """1 / mean over the year's local days of monthly factor × day-type weight."""
+    first = (np.datetime64(f"{year}-01-01") - np.datetime64("1970-01-01")).astype(int)
+    last = (np.datetime64(f"{year + 1}-01-01") - np.datetime64("1970-01-01")).astype(int)
+    days = np.arange(first, last)
+    months = days.astype("datetime64[D]").astype("datetime64[M]").astype(int) % 12
+    factors = np.asarray(monthly)[months] * np.asarray(weights)[day_types(days, country)]
+    return float(1.0 / factors.mean())
+
+
+class ElectricityModel:
+    """Stateful (AR noise) electricity model for one cohort."""
+
+    def __init__(
+        self,
+        group: MeterGroup,
+        *,
+        seed: int,
+        key: int,
+        scale: np.ndarray,
+        shift_slots: np.ndarray,
+        pv_kwp: np.ndarray,
+        has_swh: np.ndarray,
+        weather: Weather | None,
+        monthly_factors: list[float] | None,
+        country: str | None,
+        first_interval: int,
+    ) -> None:
+        self.group, self.seed, self.key, self.weather, self.country = group, seed, key, weather, country
+        self.scale, self.shift_slots = scale, shift_slots
+        self.monthly = tuple(monthly_factors) if monthly_factors else (1.0,) * 12
+        self.weights = tuple(DAY_WEIGHTS[group.profile][d] for d in range(3))
+        n, sigma = group.count, group.noise_sigma
+        self.sigma, self.phi = sigma, group.noise_phi
+        self.slots = SECONDS_PER_DAY // group.interval_s
+        spike_kwh_per_year = group.spikes_per_day * group.spike_kw * SPIKE_HOURS * DAYS_PER_YEAR
+        # Spikes are part of the annual total: the smooth base carries the rest (at least half).
+        self.base_kwh = max(group.annual_amount - spike_kwh_per_year, 0.5 * group.annual_amount)
+        self.spike_rate = group.spikes_per_day * group.interval_s / SECONDS_PER_DAY
+        self.pv_index = np.flatnonzero(pv_kwp > 0)
+        self.pv_kwp = pv_kwp[self.pv_index]
+        self.has_pv_config = group.pv is not None
+        self.swh_index = np.flatnonzero(has_swh)
+        # Stationary start: the first interval's noise has the same distribution as any later one.
+        self.noise_state = sigma * draw(seed, Stream.NOISE_INIT, key, n, first_interval, _normal)
+
+    def step(self, start_s: int, local_start_s: int, interval_index: int) -> ElectricityStep:
+        """Advance one interval that starts at ``start_s`` (UTC) = ``local_start_s`` (local) [s]."""
+        group, n = self.group, self.group.count
+        interval_s = group.interval_s
+        local_day = local_start_s // SECONDS_PER_DAY
+        day_type = int(day_types(np.array([local_day]), self.country)[0])
+        year, month = _year_month(local_start_s)
+        level = (
+            self.base_kwh
+            * interval_s
+            / (SECONDS_PER_DAY * DAYS_PER_YEAR)
+            * self.monthly[month - 1]
+            * self.weights[day_type]
+            * _year_norm(self.monthly, self.weights, self.country, year)
+        )
+        slot = (local_start_s % SECONDS_PER_DAY) // interval_s
+        positions = (slot - self.shift_slots) % self.slots
+        shape = electricity_shape(group.profile, day_type, interval_s)[positions]
+        w = group.hot_water_share
+        if w > 0:
+            hot_water = fixed_shape(HOT_WATER, interval_s)[positions]
+            if len(self.swh_index):
+                hot_water = hot_water.copy()
+                hot_water[self.swh_index] *= 1.0 - self._solar_fraction(local_day)
+            shape = (1.0 - w) * shape + w * hot_water
+
+        z = draw(self.seed, Stream.NOISE, self.key, n, interval_index, _normal)
+        self.noise_state = self.phi * self.noise_state + np.sqrt(1.0 - self.phi**2) * self.sigma * z
+        load = level * self.scale * shape * np.exp(self.noise_state - self.sigma**2 / 2)
+        if self.spike_rate > 0:
+            spikes = draw(self.seed, Stream.SPIKES, self.key, n, interval_index, self._spikes)
+            load = load + spikes
+        load_milli = np.rint(load * 1000).astype(np.int64)
+        if not self.has_pv_config:
+            return ElectricityStep(load_milli, load_milli, None)
+        import_milli = load_milli.copy()
+        export_milli = np.zeros(n, dtype=np.int64)
+        if len(self.pv_index):
+            imported, exported = self._net_pv(load[self.pv_index], start_s, interval_s)
+            import_milli[self.pv_index] = np.rint(imported * 1000).astype(np.int64)
+            export_milli[self.pv_index] = np.rint(exported * 1000).astype(np.int64)
+        return ElectricityStep(load_milli, import_milli, export_milli)
+
+    def _spikes(self, rng: np.random.Generator, k: int) -> np.ndarray:
+        counts = rng.poisson(self.spike_rate, k)
+        energy = counts * (self.group.spike_kw * SPIKE_HOURS)
+        return energy * rng.uniform(0.6, 1.4, k)
+
+    def _solar_fraction(self, local_day: int) -> float:
+        swh = self.group.solar_water_heater
+        assert swh is not None and self.weather is not None
+        irradiation = self.weather.daily_irradiation_kwh_m2(np.array([local_day]))
+        fraction = solar.solar_water_heater_fraction(
+            irradiation, swh.collector_m2, swh.efficiency, HOT_WATER_KWH_PER_DAY
+        )
+        return float(np.asarray(fraction).reshape(-1)[0])
+
+    def _net_pv(self, load_kwh: np.ndarray, start_s: int, interval_s: int) -> tuple[np.ndarray, np.ndarray]:
+        """Import and export [kWh] of PV meters, netting load and generation every few minutes."""
+        assert self.weather is not None and self.group.pv is not None
+        steps = max(1, min(interval_s // PV_STEP_S, 96))
+        step_s = interval_s / steps
+        instants = start_s + (np.arange(steps) + 0.5) * step_s
+        ghi = self.weather.ghi_w_m2(instants.astype(np.int64))
+        # kWh generated per sub-step: meters x steps
+        generation = solar.pv_power_kw(self.pv_kwp[:, None], ghi[None, :], self.group.pv.performance_ratio)
+        generation = generation * (step_s / 3600.0)
+        per_step_load = (load_kwh / steps)[:, None]
+        net = per_step_load - generation
+        return np.clip(net, 0, None).sum(axis=1), np.clip(-net, 0, None).sum(axis=1)
+
+
+def _normal(rng: np.random.Generator, k: int) -> np.ndarray:
+    return rng.standard_normal(k)
+
+
+def _year_month(local_s: int) -> tuple[int, int]:
+    moment = time.gmtime(local_s)
+    return moment.tm_year, moment.tm_mon

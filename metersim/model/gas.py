@@ -1,0 +1,142 @@
+"""Gas demand driven by temperature (SigLinDe), plus hot water and cooking, vectorised over meters.
+
+For meter i in the interval that starts at local time t on day d::
+
+    volume_i = mean_interval · s_i · [ heat · h(T_geo(d)) / mean_year(h) · heating(t)
+                                       + w · hot_water(t) · (1 − φ_i(d)) + c · cooking(t) ] · exp(e_i − σ²/2)
+
+* ``h`` is the SigLinDe sigmoid over the geometric-mean temperature of the last four days, and
+  ``mean_year(h)`` its mean over the calendar year's simulated weather, so ``annual_m3`` is the
+  consumption of a meter of scale 1 in that year's weather;
+* ``heat = 1 − w − c``, with ``w`` the hot-water share and ``c`` the cooking share;
+* ``φ_i`` is the solar fraction of a solar water heater (0 without one).
+
+Meters with a volume converter also report the volume at base conditions (``7-0:3.2.0``), and every
+meter's battery discharges slowly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from metersim.config import MeterGroup
+from metersim.model import solar
+from metersim.model.shapes import COOKING, HEATING, HOT_WATER, fixed_shape
+from metersim.model.weather import Weather
+from metersim.streams import Stream, draw
+from metersim.timebase import SECONDS_PER_DAY
+
+DAYS_PER_YEAR = 365.2425
+# SigLinDe sigmoid for a detached house (EFH), building class 3, wind class 0 (BDEW).
+SIGLINDE_A, SIGLINDE_B, SIGLINDE_C, SIGLINDE_D = 3.0554, -37.1836, 5.6811, 0.1145
+HOT_WATER_KWH_PER_DAY = 6.0  # thermal demand the solar fraction is computed against [kWh/day]
+# Volume conversion to base conditions (EN 12405): 21 mbar gauge, 15 degC base.
+BASE_PRESSURE_BAR, METER_PRESSURE_BAR = 1.01325, 1.01325 + 0.021
+BASE_TEMPERATURE_K = 288.15
+BATTERY_LIFE_S = 12 * 365 * SECONDS_PER_DAY  # a full battery lasts about twelve years [s]
+
+
+def siglinde(temperature_c: np.ndarray) -> np.ndarray:
+    """SigLinDe heating demand factor h(T) [-] of the geometric-mean temperature [degC]."""
+    ratio = SIGLINDE_B / (np.asarray(temperature_c, dtype=float) - 40.0)
+    out: np.ndarray = SIGLINDE_A / (1.0 + ratio**SIGLINDE_C) + SIGLINDE_D
+    return out
+
+
+@dataclass
+class GasStep:
+    """One interval of one cohort, in thousandths of a m3 (litres) per meter."""
+
+    volume_milli: np.ndarray  # at metering conditions (true = metered)
+    converted_milli: np.ndarray  # at base conditions, for converter meters (0 elsewhere)
+    temperature_c: float  # mean air temperature of the day [degC]
+
+
+class GasModel:
+    """Stateful (AR noise) gas model for one cohort."""
+
+    def __init__(
+        self,
+        group: MeterGroup,
+        *,
+        seed: int,
+        key: int,
+        scale: np.ndarray,
+        shift_slots: np.ndarray,
+        has_swh: np.ndarray,
+        has_converter: np.ndarray,
+        weather: Weather,
+        first_interval: int,
+    ) -> None:
+        self.group, self.seed, self.key, self.weather = group, seed, key, weather
+        self.scale, self.shift_slots = scale, shift_slots
+        self.swh_index = np.flatnonzero(has_swh)
+        self.converter_index = np.flatnonzero(has_converter)
+        self.slots = SECONDS_PER_DAY // group.interval_s
+        self.sigma, self.phi = group.noise_sigma, group.noise_phi
+        self.noise_state = self.sigma * draw(seed, Stream.NOISE_INIT, key, group.count, first_interval, _normal)
+
+    def step(self, start_s: int, local_start_s: int, interval_index: int) -> GasStep:
+        group, n = self.group, self.group.count
+        interval_s = group.interval_s
+        day = local_start_s // SECONDS_PER_DAY
+        year = time.gmtime(local_start_s).tm_year
+        heating_level = float(siglinde(self.weather.siglinde_mean_c(np.array([day])))[0]) / self._mean_h(year)
+        slot = (local_start_s % SECONDS_PER_DAY) // interval_s
+        positions = (slot - self.shift_slots) % self.slots
+        w, c = group.hot_water_share, group.cooking_share
+        hot_water = w * fixed_shape(HOT_WATER, interval_s)[positions]
+        if len(self.swh_index):
+            hot_water[self.swh_index] *= 1.0 - self._solar_fraction(day)
+        demand = (
+            (1.0 - w - c) * heating_level * fixed_shape(HEATING, interval_s)[positions]
+            + hot_water
+            + c * fixed_shape(COOKING, interval_s)[positions]
+        )
+        z = draw(self.seed, Stream.NOISE, self.key, n, interval_index, _normal)
+        self.noise_state = self.phi * self.noise_state + np.sqrt(1.0 - self.phi**2) * self.sigma * z
+        mean_interval = group.annual_amount * interval_s / (SECONDS_PER_DAY * DAYS_PER_YEAR)
+        volume = mean_interval * self.scale * demand * np.exp(self.noise_state - self.sigma**2 / 2)
+        volume_milli = np.rint(volume * 1000).astype(np.int64)
+        temperature = float(self.weather.daily_mean_c(np.array([day]))[0])
+        converted = np.zeros(n, dtype=np.int64)
+        if len(self.converter_index):
+            # The gas is near ground temperature: halfway between the air and 10 degC.
+            gas_k = 273.15 + 0.5 * (temperature + 10.0)
+            factor = (METER_PRESSURE_BAR / BASE_PRESSURE_BAR) * (BASE_TEMPERATURE_K / gas_k)
+            converted[self.converter_index] = np.rint(volume_milli[self.converter_index] * factor).astype(np.int64)
+        return GasStep(volume_milli, converted, temperature)
+
+    def _mean_h(self, year: int) -> float:
+        return _mean_siglinde(self.weather, year)
+
+    def _solar_fraction(self, day: int) -> float:
+        swh = self.group.solar_water_heater
+        assert swh is not None
+        irradiation = self.weather.daily_irradiation_kwh_m2(np.array([day]))
+        fraction = solar.solar_water_heater_fraction(
+            irradiation, swh.collector_m2, swh.efficiency, HOT_WATER_KWH_PER_DAY
+        )
+        return float(np.asarray(fraction).reshape(-1)[0])
+
+
+@lru_cache(maxsize=64)
+def _mean_siglinde(weather: Weather, year: int) -> float:
+    """Mean of h over the local days of ``year`` in this weather [-]."""
+    first = (np.datetime64(f"{year}-01-01") - np.datetime64("1970-01-01")).astype(int)
+    last = (np.datetime64(f"{year + 1}-01-01") - np.datetime64("1970-01-01")).astype(int)
+    return float(siglinde(weather.siglinde_mean_c(np.arange(first, last))).mean())
+
+
+def battery_percent(initial_pct: np.ndarray, elapsed_s: float) -> np.ndarray:
+    """Remaining battery charge [%] after ``elapsed_s`` [s] of a linear discharge."""
+    out: np.ndarray = np.clip(initial_pct - 100.0 * elapsed_s / BATTERY_LIFE_S, 0.0, 100.0)
+    return out
+
+
+def _normal(rng: np.random.Generator, k: int) -> np.ndarray:
+    return rng.standard_normal(k)

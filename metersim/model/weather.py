@@ -1,0 +1,325 @@
+"""Synthetic, addressable weather per region: daily temperature, diurnal cycle, clearness, irradiance.
+
+Every value depends only on ``(seed, region key, day)``: random draws come in blocks of
+:data:`BLOCK_DAYS` days keyed by block index, and the AR(1) temperature anomaly of a day is a
+truncated moving average of the innovations of the days before it rather than a recursion from the
+start of the run. Any day can therefore be computed alone, in any order, and replayed for backfill.
+A block's generator is ``default_rng([seed, stream, region key, 0, block + 2**31])`` with stream
+:attr:`Stream.TEMPERATURE` or :attr:`Stream.CLEARNESS`.
+
+Days are integer *local* days since 1970-01-01 in the region's time zone. The diurnal temperature
+cycle follows mean local solar time (longitude), the day boundaries follow the civil zone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from metersim.config import Climate
+from metersim.model.solar import clear_sky_ghi
+from metersim.streams import Stream
+from metersim.timebase import SECONDS_PER_DAY, utc_offset_s, zone
+
+BLOCK_DAYS = 64
+DAYS_PER_YEAR = 365.2425
+# Stream keys must be non-negative; shifting the block index lets days before 1970 work too.
+_BLOCK_KEY_OFFSET = 1 << 31
+# The truncated AR(1) filter drops weights below this; its variance is renormalised afterwards.
+_AR_TAIL = 1e-4
+_MIN_BURN_IN_DAYS = 60
+_MAX_BURN_IN_DAYS = 4096
+# Diurnal cycle: minimum and maximum [h, local mean solar time].
+_T_MIN_HOUR = 6.0
+_T_MAX_HOUR = 15.0
+# Clearness is kept off zero so irradiance never vanishes for a whole day.
+_MIN_CLEARNESS = 0.02
+_IRRADIATION_STEP_S = 600
+_HOUR_S = 3600
+
+
+def _as_days(days: np.ndarray | int) -> np.ndarray:
+    return np.asarray(days, dtype=np.int64)
+
+
+def diurnal_shape(solar_hour: np.ndarray) -> np.ndarray:
+    """Diurnal temperature shape [-] in [-1, 1]: -1 at 06:00, +1 at 15:00, mean 0 over a day.
+
+    Two half-cosines (a 9 h rise, a 15 h fall) meet with zero slope at the extremes, so the curve
+    is smooth, and each half averages to zero, so the daily mean is left unchanged.
+    """
+    h = np.asarray(solar_hour, dtype=float) % 24.0
+    rise = _T_MAX_HOUR - _T_MIN_HOUR
+    fall = 24.0 - rise
+    rising = (h >= _T_MIN_HOUR) & (h < _T_MAX_HOUR)
+    shape = np.where(
+        rising,
+        -np.cos(np.pi * (h - _T_MIN_HOUR) / rise),
+        np.cos(np.pi * ((h - _T_MAX_HOUR) % 24.0) / fall),
+    )
+    return np.asarray(shape)
+
+
+class Weather:
+    """Synthetic weather of one region.
+
+    Parameters
+    ----------
+    climate
+        The region's climate parameters.
+    seed
+        Scenario seed.
+    key
+        A stable int for the region, e.g. ``streams.group_key(name)``.
+    timezone
+        IANA zone whose civil days are the "local days" of this class.
+
+    Notes
+    -----
+    Results are cached per block of :data:`BLOCK_DAYS` days, so calling once per simulated
+    interval costs a dictionary lookup after the first call of each block.
+    """
+
+    def __init__(self, climate: Climate, seed: int, key: int, timezone: str) -> None:
+        self.climate = climate
+        self.seed = int(seed)
+        self.key = int(key)
+        self.timezone = timezone
+        zone(timezone)  # fail early on an unknown zone
+        phi = climate.temp_noise_phi
+        if phi > 0:
+            burn_in = math.ceil(math.log(_AR_TAIL) / math.log(phi)) + 1
+            burn_in = min(max(burn_in, _MIN_BURN_IN_DAYS), _MAX_BURN_IN_DAYS)
+        else:
+            burn_in = 1
+        weights = phi ** np.arange(burn_in, dtype=float)
+        # Unit-variance MA weights: the anomaly sd is exactly temp_noise_c despite the truncation.
+        self._ar_weights = weights / np.sqrt(np.sum(weights**2))
+        self._beta = self._beta_parameters(climate.clearness_mean, climate.clearness_sd)
+        self._innovations: dict[int, np.ndarray] = {}
+        self._daily_mean: dict[int, np.ndarray] = {}
+        self._clearness: dict[int, np.ndarray] = {}
+        self._irradiation: dict[int, np.ndarray] = {}
+        self._offsets_of_day: dict[int, tuple[int, int]] = {}
+
+    # --- time ---------------------------------------------------------------------------------
+
+    def _day_offsets(self, utc_day: int) -> tuple[int, int]:
+        """UTC offsets [s] at the start and the end of one UTC day; they differ on transition days."""
+        pair = self._offsets_of_day.get(utc_day)
+        if pair is None:
+            start = utc_day * SECONDS_PER_DAY
+            pair = self._offsets_of_day[utc_day] = (
+                utc_offset_s(self.timezone, start),
+                utc_offset_s(self.timezone, start + SECONDS_PER_DAY),
+            )
+        return pair
+
+    def utc_offsets_s(self, epoch_s: np.ndarray | int) -> np.ndarray:
+        """UTC offset [s] of the zone at each instant ``epoch_s`` [s]."""
+        t = np.asarray(epoch_s, dtype=np.int64)
+        if t.size == 1:
+            instant = int(t.reshape(-1)[0])
+            start, end = self._day_offsets(instant // SECONDS_PER_DAY)
+            offset = start if start == end else utc_offset_s(self.timezone, instant)
+            return np.full(t.shape, offset, dtype=np.int64)
+        uniq, inverse = np.unique(np.floor_divide(t, SECONDS_PER_DAY), return_inverse=True)
+        pairs = np.array([self._day_offsets(int(d)) for d in uniq], dtype=np.int64).reshape(-1, 2)
+        offsets: np.ndarray = pairs[inverse.reshape(-1), 0].reshape(t.shape)
+        # A transition inside a UTC day (DST, about twice a year) needs exact per-instant lookups.
+        changing = (pairs[:, 0] != pairs[:, 1])[inverse.reshape(-1)].reshape(t.shape)
+        if changing.any():
+            offsets[changing] = [utc_offset_s(self.timezone, int(s)) for s in t[changing]]
+        return offsets
+
+    def local_day(self, epoch_s: np.ndarray | int) -> np.ndarray:
+        """Local civil day since 1970-01-01 [d] of each instant ``epoch_s`` [s]."""
+        t = np.asarray(epoch_s, dtype=np.int64)
+        return np.asarray(np.floor_divide(t + self.utc_offsets_s(t), SECONDS_PER_DAY))
+
+    def _local_midnight_utc(self, days: np.ndarray) -> np.ndarray:
+        """UTC instant [s] at which each local day starts, using the offset at local noon.
+
+        Taking the noon offset keeps DST days at 24 h; the hour gained or lost falls at night,
+        where it changes neither irradiation nor anything else computed per day.
+        """
+        noon = days * SECONDS_PER_DAY + SECONDS_PER_DAY // 2
+        guess = self.utc_offsets_s(noon)
+        offsets = self.utc_offsets_s(noon - guess)
+        return np.asarray(days * SECONDS_PER_DAY - offsets)
+
+    # --- blocks of random draws ---------------------------------------------------------------
+
+    def _rng(self, stream: Stream, block: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, int(stream), self.key, 0, block + _BLOCK_KEY_OFFSET])
+
+    def _innovation_block(self, block: int) -> np.ndarray:
+        z = self._innovations.get(block)
+        if z is None:
+            z = self._innovations[block] = self._rng(Stream.TEMPERATURE, block).standard_normal(BLOCK_DAYS)
+        return z
+
+    @staticmethod
+    def _gather(days: np.ndarray, cache: dict[int, np.ndarray], fill: Callable[[int], np.ndarray]) -> np.ndarray:
+        """Look up per-day values in per-block ``cache``, computing missing blocks with ``fill(block)``."""
+        blocks = np.floor_divide(days, BLOCK_DAYS)
+        if days.size == 1:
+            b = int(blocks.reshape(-1)[0])
+            values = cache.get(b)
+            if values is None:
+                values = cache[b] = fill(b)
+            return np.full(days.shape, values[int(days.reshape(-1)[0]) - b * BLOCK_DAYS])
+        out = np.empty(days.shape, dtype=float)
+        if days.size == 0:
+            return out
+        lo, hi = int(blocks.min()), int(blocks.max())
+        if hi - lo + 1 <= 4 * days.size:
+            # Contiguous ranges (the usual case): one concatenation and one fancy index.
+            parts = []
+            for b in range(lo, hi + 1):
+                values = cache.get(b)
+                if values is None:
+                    values = cache[b] = fill(b)
+                parts.append(values)
+            out[...] = np.concatenate(parts)[days - lo * BLOCK_DAYS]
+            return out
+        for b in np.unique(blocks):
+            values = cache.get(int(b))
+            if values is None:
+                values = cache[int(b)] = fill(int(b))
+            mask = blocks == b
+            out[mask] = values[days[mask] - int(b) * BLOCK_DAYS]
+        return out
+
+    # --- temperature --------------------------------------------------------------------------
+
+    def seasonal_mean_c(self, days: np.ndarray | int) -> np.ndarray:
+        """Climatological daily mean temperature [degC] of local ``days``, without the anomaly.
+
+        Day 0 (1970-01-01) is day-of-year 1, and a mean tropical year keeps the calendar within
+        a day of the true day-of-year for centuries around the epoch.
+        """
+        c = self.climate
+        d = _as_days(days).astype(float)
+        phase = 2.0 * np.pi * (d - (c.coldest_day - 1)) / DAYS_PER_YEAR
+        return np.asarray(c.temp_mean_c - c.temp_amplitude_c * np.cos(phase))
+
+    def _daily_mean_block(self, block: int) -> np.ndarray:
+        n_w = self._ar_weights.size
+        first = block * BLOCK_DAYS - (n_w - 1)
+        first_block = first // BLOCK_DAYS
+        z = np.concatenate([self._innovation_block(b) for b in range(first_block, block + 1)])
+        z = z[first - first_block * BLOCK_DAYS :]
+        anomaly = np.convolve(z, self._ar_weights, mode="valid") * self.climate.temp_noise_c
+        days = np.arange(block * BLOCK_DAYS, (block + 1) * BLOCK_DAYS)
+        return np.asarray(self.seasonal_mean_c(days) + anomaly)
+
+    def daily_mean_c(self, days: np.ndarray | int) -> np.ndarray:
+        """Daily mean temperature [degC] of local ``days`` (int days since 1970-01-01).
+
+        Seasonal cosine plus a stationary AR(1) anomaly (sd ``temp_noise_c``, lag-1 correlation
+        ``temp_noise_phi``), built as a truncated moving average of keyed daily innovations.
+        """
+        return self._gather(_as_days(days), self._daily_mean, self._daily_mean_block)
+
+    def siglinde_mean_c(self, days: np.ndarray | int) -> np.ndarray:
+        """SigLinDe geometric-mean temperature [degC]: (T_D + T_D-1 / 2 + T_D-2 / 4 + T_D-3 / 8) / 1.875."""
+        d = _as_days(days)
+        total = self.daily_mean_c(d) + 0.5 * self.daily_mean_c(d - 1)
+        total = total + 0.25 * self.daily_mean_c(d - 2) + 0.125 * self.daily_mean_c(d - 3)
+        return np.asarray(total / 1.875)
+
+    def temperature_c(self, epoch_s: np.ndarray | int) -> np.ndarray:
+        """Air temperature [degC] at instants ``epoch_s`` [s].
+
+        The daily means are interpolated linearly between local noons, so the curve has no jump
+        at midnight; on top comes :func:`diurnal_shape` x ``diurnal_range_c / 2`` in local mean
+        solar time.
+        """
+        t = np.asarray(epoch_s, dtype=np.int64)
+        local = t + self.utc_offsets_s(t)
+        pos = (local - SECONDS_PER_DAY // 2) / SECONDS_PER_DAY
+        d0 = np.floor(pos).astype(np.int64)
+        frac = pos - d0
+        mean = (1.0 - frac) * self.daily_mean_c(d0) + frac * self.daily_mean_c(d0 + 1)
+        solar_hour = ((t + self.climate.longitude_deg * 240.0) % SECONDS_PER_DAY) / _HOUR_S
+        return np.asarray(mean + 0.5 * self.climate.diurnal_range_c * diurnal_shape(solar_hour))
+
+    # --- sky ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _beta_parameters(mean: float, sd: float) -> tuple[float, float] | None:
+        """Beta (a, b) with the given mean and sd; None when sd is 0 (a constant clearness)."""
+        if sd <= 0:
+            return None
+        # A Beta needs var < mean (1 - mean); cap the sd just below that rather than fail.
+        var = min(sd * sd, 0.95 * mean * (1.0 - mean))
+        nu = mean * (1.0 - mean) / var - 1.0
+        return mean * nu, (1.0 - mean) * nu
+
+    def _clearness_block(self, block: int) -> np.ndarray:
+        if self._beta is None:
+            return np.full(BLOCK_DAYS, self.climate.clearness_mean)
+        a, b = self._beta
+        draws = self._rng(Stream.CLEARNESS, block).beta(a, b, BLOCK_DAYS)
+        return np.asarray(np.clip(draws, _MIN_CLEARNESS, 1.0))
+
+    def clearness(self, days: np.ndarray | int) -> np.ndarray:
+        """Daily clearness [-] in (0, 1] of local ``days``: GHI as a fraction of clear-sky GHI.
+
+        Beta distributed, mean ``clearness_mean``, sd ``clearness_sd``, independent from day to day
+        and from temperature (a simplification: clear winter days are colder in reality).
+        """
+        return self._gather(_as_days(days), self._clearness, self._clearness_block)
+
+    def ghi_w_m2(self, epoch_s: np.ndarray | int) -> np.ndarray:
+        """Global horizontal irradiance [W/m2] at instants ``epoch_s`` [s]: clear-sky x clearness of the local day."""
+        t = np.asarray(epoch_s, dtype=np.int64)
+        c = self.climate
+        return np.asarray(clear_sky_ghi(c.latitude_deg, c.longitude_deg, t) * self.clearness(self.local_day(t)))
+
+    def mean_ghi_w_m2(self, start_s: int, end_s: int, steps: int = 6) -> float:
+        """Mean GHI [W/m2] over ``[start_s, end_s)`` [s] from ``steps`` midpoint samples."""
+        return float(self.mean_ghi_w_m2_many(np.asarray([start_s]), end_s - start_s, steps)[0])
+
+    def mean_ghi_w_m2_many(self, starts_s: np.ndarray, duration_s: int, steps: int = 6) -> np.ndarray:
+        """Mean GHI [W/m2] over ``[s, s + duration_s)`` for each start ``s`` [s], from ``steps`` midpoints each."""
+        if steps < 1 or duration_s <= 0:
+            raise ValueError("need steps >= 1 and a positive duration")
+        starts = np.asarray(starts_s, dtype=np.int64)
+        offsets = ((np.arange(steps) + 0.5) * duration_s / steps).astype(np.int64)
+        samples = self.ghi_w_m2(starts[..., None] + offsets)
+        return np.asarray(samples.mean(axis=-1))
+
+    def _irradiation_block(self, block: int) -> np.ndarray:
+        days = np.arange(block * BLOCK_DAYS, (block + 1) * BLOCK_DAYS, dtype=np.int64)
+        steps = SECONDS_PER_DAY // _IRRADIATION_STEP_S
+        mids = np.arange(steps, dtype=np.int64) * _IRRADIATION_STEP_S + _IRRADIATION_STEP_S // 2
+        times = self._local_midnight_utc(days)[:, None] + mids
+        c = self.climate
+        clear = clear_sky_ghi(c.latitude_deg, c.longitude_deg, times).sum(axis=1) * (_IRRADIATION_STEP_S / 3.6e6)
+        return np.asarray(clear * self.clearness(days))
+
+    def daily_irradiation_kwh_m2(self, days: np.ndarray | int) -> np.ndarray:
+        """Global horizontal irradiation [kWh/m2] of each local day (10-minute midpoint integral)."""
+        return self._gather(_as_days(days), self._irradiation, self._irradiation_block)
+
+    def hourly(self, start_s: int, end_s: int) -> dict[str, np.ndarray]:
+        """Weather for each whole hour starting in ``[start_s, end_s)`` [s], to write beside the ground truth.
+
+        Returns
+        -------
+        dict
+            ``time_s`` hour start [s, UTC epoch]; ``temperature_c`` at the hour start [degC];
+            ``ghi_w_m2`` mean over the hour [W/m2]; ``clearness`` of the local day of the hour start [-].
+        """
+        first = -(-int(start_s) // _HOUR_S) * _HOUR_S
+        times = np.arange(first, int(end_s), _HOUR_S, dtype=np.int64)
+        return {
+            "time_s": times,
+            "temperature_c": self.temperature_c(times),
+            "ghi_w_m2": self.mean_ghi_w_m2_many(times, _HOUR_S, 6),
+            "clearness": self.clearness(self.local_day(times)),
+        }
