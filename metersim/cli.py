@@ -1,4 +1,4 @@
-"""Command line: ``metersim run | validate | schema``.
+"""Command line: ``metersim run | validate | schema | bill | plot``.
 
 Exit codes: 0 success, 2 invalid config, 3 broker unreachable, 4 TLS files, 5 output not writable,
 6 delivery failed, 1 any other metersim error, 130 interrupted (after flushing).
@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from metersim import __version__
-from metersim.config import json_schema, load_scenario
+from metersim.config import Scenario, json_schema, load_scenario
 from metersim.errors import EXIT_INTERRUPTED, ConfigError, MetersimError
 
 
@@ -44,6 +44,18 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
 
+    bill = sub.add_parser("bill", help="simulate a scenario and write each tariffed meter's expected bills")
+    bill.add_argument("scenario", help="scenario YAML file")
+    bill.add_argument("--out", required=True, metavar="PATH", help="bills file: .csv or .parquet")
+    bill.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    bill.add_argument("--quiet", action="store_true")
+
+    plot = sub.add_parser("plot", help="simulate a scenario and draw its load, weather and PV export")
+    plot.add_argument("scenario", help="scenario YAML file")
+    plot.add_argument("--out", required=True, metavar="PATH", help="picture file, e.g. fleet.png")
+    plot.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    plot.add_argument("--quiet", action="store_true")
+
     sub.add_parser("schema", help="print the JSON Schema of scenario files")
     return parser
 
@@ -67,14 +79,55 @@ def _cmd_validate(files: list[str], overrides: list[str], console: Console) -> i
     return status
 
 
-def _cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from metersim.runner import run_scenario  # keeps `validate` and `schema` quick to start
-
+def _load(args: argparse.Namespace, console: Console) -> Scenario | None:
     try:
-        scenario = load_scenario(args.scenario, args.overrides)
+        return load_scenario(args.scenario, args.overrides)
     except ConfigError as exc:
         for problem in exc.problems:
             _error(console, f"{args.scenario}: {problem}")
+        return None
+
+
+def _cmd_bill(args: argparse.Namespace, console: Console) -> int:
+    from metersim.runner import bill_scenario
+
+    scenario = _load(args, console)
+    if scenario is None:
+        return ConfigError.exit_code
+    if not any(g.tariff for g in scenario.fleet):
+        _error(console, f"{args.scenario}: no fleet group has a `tariff`, so there is nothing to bill")
+        return ConfigError.exit_code
+    outcome, count = bill_scenario(
+        scenario, args.out, name=Path(args.scenario).name, console=console, progress=not args.quiet
+    )
+    if outcome.error is not None:
+        _error(console, str(outcome.error))
+        return outcome.error.exit_code
+    if not args.quiet:
+        console.print(f"{count:,} bills written to {args.out}", markup=False, highlight=False)
+    return EXIT_INTERRUPTED if outcome.interrupted else 0
+
+
+def _cmd_plot(args: argparse.Namespace, console: Console) -> int:
+    from metersim.plot import plot_scenario
+
+    scenario = _load(args, console)
+    if scenario is None:
+        return ConfigError.exit_code
+    outcome = plot_scenario(scenario, args.out, name=Path(args.scenario).name)
+    if outcome.error is not None:
+        _error(console, str(outcome.error))
+        return outcome.error.exit_code
+    if not args.quiet:
+        console.print(f"plot written to {args.out}", markup=False, highlight=False)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from metersim.runner import run_scenario  # keeps `validate` and `schema` quick to start
+
+    scenario = _load(args, console)
+    if scenario is None:
         return ConfigError.exit_code
     outcome = run_scenario(scenario, name=Path(args.scenario).name, console=console, progress=not args.quiet)
     if outcome.error is not None:
@@ -101,6 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "validate":
             return _cmd_validate(args.files, args.overrides, console)
+        if args.command == "bill":
+            return _cmd_bill(args, console)
+        if args.command == "plot":
+            return _cmd_plot(args, console)
         return _cmd_run(args, console)
     except KeyboardInterrupt:
         _error(console, "interrupted")

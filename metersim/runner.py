@@ -12,10 +12,11 @@ from typing import Any
 
 from rich.console import Console
 
-from metersim.cohort import CohortSimulator, Environment
+from metersim.bills import Bill, BillAccumulator, write_bills
+from metersim.cohort import CohortSimulator, Environment, IntervalOutcome
 from metersim.config import DiscardOutput, FileOutput, MqttOutput, Output, Scenario, StdoutOutput
 from metersim.engine import Engine, EngineCounters, Observer, Window
-from metersim.errors import MetersimError
+from metersim.errors import MetersimError, OutputNotWritableError
 from metersim.fleet import build_fleet
 from metersim.model.weather import Weather
 from metersim.report import ProgressDisplay, RunReport
@@ -24,6 +25,7 @@ from metersim.sinks.discard import DiscardSink
 from metersim.sinks.file import FileSink
 from metersim.sinks.stdout import StdoutSink
 from metersim.streams import group_key
+from metersim.tariffs import BandSchedule
 from metersim.timebase import iso_utc, now_floored, parse_instant
 from metersim.truth import TruthWriter, WeatherLog
 
@@ -184,3 +186,53 @@ def run_scenario(
     finally:
         report.collect(counters, sinks, time.monotonic() - began, window.start_s)
     return outcome
+
+
+class BillObserver:
+    """Accumulates each tariffed group's true import per billing period and band during a run."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.accumulators: dict[str, BillAccumulator] = {}
+
+    def observe(self, outcome: IntervalOutcome) -> None:
+        group = outcome.cohort.group
+        if group.tariff is None:
+            return
+        accumulator = self.accumulators.get(group.name)
+        if accumulator is None:
+            tariff = self.scenario.tariffs[group.tariff]
+            climate = self.scenario.all_regions.get(group.region) if group.region else None
+            country = group.country or (climate.country if climate else None)
+            schedule = BandSchedule.compile(tariff, group.timezone, country)
+            accumulator = BillAccumulator(tariff, schedule, outcome.cohort.ids, group.timezone)
+            self.accumulators[group.name] = accumulator
+        accumulator.add(outcome.start_s, group.interval_s, outcome.band, outcome.meters.interval_milli)
+
+    def bills(self) -> list[Bill]:
+        return [bill for accumulator in self.accumulators.values() for bill in accumulator.bills()]
+
+
+def without_outputs(scenario: Scenario) -> Scenario:
+    """The same scenario with every output replaced by ``discard`` (no broker, no files)."""
+    return scenario.model_copy(update={"outputs": [DiscardOutput(type="discard")]})
+
+
+def bill_scenario(
+    scenario: Scenario, out: str, *, name: str = "scenario", console: Console | None = None, progress: bool = True
+) -> tuple[RunOutcome, int]:
+    """Simulate ``scenario`` (outputs discarded) and write the expected bills of its tariffed meters."""
+    observer = BillObserver(scenario)
+    outcome = run_scenario(
+        without_outputs(scenario), name=name, console=console, progress=progress, observers=[observer]
+    )
+    if outcome.error is not None:
+        return outcome, 0
+    bills = observer.bills()
+    try:
+        write_bills(bills, out)
+    except MetersimError as exc:
+        outcome.error = exc
+    except OSError as exc:
+        outcome.error = OutputNotWritableError(f"cannot write bills {out}: {exc.strerror or exc}")
+    return outcome, len(bills)
