@@ -214,8 +214,8 @@ class BillObserver:
 
 
 def without_outputs(scenario: Scenario) -> Scenario:
-    """The same scenario with every output replaced by ``discard`` (no broker, no files)."""
-    return scenario.model_copy(update={"outputs": [DiscardOutput(type="discard")]})
+    """The same scenario with every output and the ledger dropped: it publishes and writes nothing."""
+    return scenario.model_copy(update={"outputs": [DiscardOutput(type="discard")], "truth": None})
 
 
 def bill_scenario(
