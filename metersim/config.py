@@ -432,7 +432,9 @@ class MqttOutput(_Model):
     username_env: str | None = Field(None, description="name of the environment variable holding the username")
     password_env: str | None = Field(None, description="name of the environment variable holding the password")
     tls: TlsConfig | None = None
-    max_inflight: int = Field(1000, ge=1, le=65_000, description="QoS>=1 messages awaiting acknowledgement")
+    max_inflight: int = Field(
+        1000, ge=1, le=65_000, description="QoS 1 messages awaiting acknowledgement (QoS 2 is capped at 20)"
+    )
     buffer_messages: int = Field(
         10_000, ge=1, le=65_000, description="bounded buffer (in messages) while the broker is away"
     )

@@ -55,9 +55,16 @@ class _FastEnvironment(simpy.Environment):
 class _PacedEnvironment(simpy.rt.RealtimeEnvironment):
     """Wall-clock pacing that sleeps in short slices so a stop request is seen within 0.1 s."""
 
-    def __init__(self, initial_time: int, factor: float, stop: threading.Event, behind_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        initial_time: int,
+        factor: float,
+        stop: threading.Event,
+        behind_s: float = 0.0,
+        idle: Callable[[], None] = lambda: None,
+    ) -> None:
         super().__init__(initial_time, factor=factor, strict=False)
-        self._stop = stop
+        self._stop, self._idle = stop, idle
         # A run that starts in the past catches up at full speed before it settles on the wall clock.
         self.real_start -= behind_s * factor
 
@@ -70,6 +77,7 @@ class _PacedEnvironment(simpy.rt.RealtimeEnvironment):
             if delay <= 0:
                 break
             time.sleep(min(delay, _PACING_SLICE_S))
+            self._idle()
         simpy.Environment.step(self)
 
 
@@ -114,7 +122,11 @@ class Engine:
         if speed is None:
             self.env = _FastEnvironment(window.start_s, self.stop_requested)
         else:
-            self.env = _PacedEnvironment(window.start_s, 1.0 / speed, self.stop_requested, behind_s)
+            self.env = _PacedEnvironment(window.start_s, 1.0 / speed, self.stop_requested, behind_s, self._poll)
+
+    def _poll(self) -> None:
+        for sink in self.sinks:
+            sink.poll()
 
     def run(self) -> bool:
         """Run to the end of the window and drain. Returns False if stopped early."""

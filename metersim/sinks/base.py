@@ -73,6 +73,9 @@ class Sink(Protocol):
     def send(self, outbox: Outbox) -> None:
         """Accept every message of ``outbox``; block (apply backpressure) rather than drop."""
 
+    def poll(self) -> None:
+        """Service the transport without blocking (keepalives, acknowledgements) while the run waits."""
+
     def flush(self) -> None:
         """Push buffered data out and wait until it is acknowledged where the transport allows."""
 
@@ -98,6 +101,9 @@ class SinkBase:
         self.stats = SinkStats()
 
     def open(self) -> None:
+        return None
+
+    def poll(self) -> None:
         return None
 
     def flush(self) -> None:

@@ -398,3 +398,85 @@ def subscriber(broker_url: str) -> Iterator[Callable[..., Subscriber]]:
     yield make
     for sub in made:
         sub.stop()
+
+
+# --- a subscriber in another process ------------------------------------------------------------------
+
+
+class ExternalSubscriber:
+    """``mosquitto_sub`` in its own process, writing to a file: a consumer the publisher cannot slow.
+
+    Mosquitto drops QoS 1 messages for a subscriber more than ``max_queued_messages`` (1000 by
+    default) behind, so a subscriber that shares the publisher's process (its GIL) or reads through
+    a pipe that the publisher's process must drain would lose messages the publisher delivered.
+    """
+
+    def __init__(self, url: str, topic_filter: str, workdir: Path) -> None:
+        binary = shutil.which("mosquitto_sub")
+        if binary is None:
+            if IN_CI:
+                pytest.fail("CI=true: mosquitto_sub (mosquitto-clients) is required")
+            pytest.skip("no mosquitto_sub")
+        self.host, self.port = split_url(url)
+        self.topic_filter = topic_filter
+        self.path = workdir / f"sub-{uuid.uuid4().hex[:8]}.txt"
+        self._out = open(self.path, "w")  # noqa: SIM115 - closed in stop()
+        self._process = subprocess.Popen(
+            [binary, "-h", self.host, "-p", str(self.port), "-q", "1", "-v", "-t", topic_filter],
+            stdout=self._out,
+            stderr=subprocess.DEVNULL,
+        )
+        self._marker = topic_filter.rstrip("#").rstrip("/") + "/_ready"
+        self._wait_ready()
+
+    def _lines(self) -> list[str]:
+        text = self.path.read_text()
+        complete = text[: text.rfind("\n") + 1]
+        return [line for line in complete.splitlines() if not line.startswith(self._marker)]
+
+    def _wait_ready(self, timeout_s: float = 10.0) -> None:
+        """Publish probes until one comes back: then the subscription is in place."""
+        publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"metersim-test-probe-{uuid.uuid4().hex[:8]}")
+        publisher.connect(self.host, self.port)
+        publisher.loop_start()
+        deadline = time.monotonic() + timeout_s
+        try:
+            while time.monotonic() < deadline:
+                publisher.publish(self._marker, b"probe", qos=1).wait_for_publish(2)
+                time.sleep(0.2)
+                if self._marker in self.path.read_text():
+                    return
+            raise TimeoutError(f"mosquitto_sub did not receive on {self.topic_filter!r}")
+        finally:
+            publisher.loop_stop()
+            publisher.disconnect()
+
+    def messages(self) -> list[tuple[str, str]]:
+        return [tuple(line.split(" ", 1)) for line in self._lines()]  # type: ignore[misc]
+
+    def wait_for(self, n: int, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if len(self._lines()) >= n:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def wait_quiet(self, quiet_s: float = 0.5, timeout_s: float = 10.0) -> int:
+        deadline, last = time.monotonic() + timeout_s, -1
+        while time.monotonic() < deadline:
+            count = len(self._lines())
+            if count == last:
+                return count
+            last = count
+            time.sleep(quiet_s)
+        return last
+
+    def stop(self) -> None:
+        self._process.terminate()
+        try:
+            self._process.wait(5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(5)
+        self._out.close()
