@@ -1,27 +1,33 @@
-# The README's two commands. Each creates .venv on first use.
+# The README's two commands. Each creates .venv on first use and reinstalls when pyproject.toml changes.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test bench clean
 
-$(BIN)/metersim: pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+
+$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-demo: $(BIN)/metersim
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed-demo
+
+demo: $(VENV)/.installed-demo
 	$(BIN)/metersim run configs/quickstart.yaml
 	@echo "First readings (all of them are in out/quickstart.jsonl):"
 	@head -n 3 out/quickstart.jsonl
 
-test: $(BIN)/metersim
+test: $(VENV)/.installed-test
 	$(BIN)/ruff check metersim tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
-bench: $(BIN)/metersim
+bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/throughput.py
 
 clean:

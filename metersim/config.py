@@ -237,6 +237,11 @@ class Tariff(_Model):
             raise ValueError(f"`prices` must give one price per band {names}, or use `slabs`")
         if self.slabs is not None and self.prices:
             raise ValueError("give `prices` or `slabs`, not both")
+        if self.slabs is not None:
+            covered = {m for s in self.slabs for m in (s.months or range(1, 13))}
+            if len(covered) < 12:
+                missing = sorted(set(range(1, 13)) - covered)
+                raise ValueError(f"`slabs` must cover every month; none applies to month(s) {missing}")
         return self
 
 
