@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 
 class Outbox:
@@ -92,6 +92,9 @@ class Sink(Protocol):
     ) -> None: ...
 
 
+_S = TypeVar("_S", bound="SinkBase")
+
+
 class SinkBase:
     """Shared plumbing: counters and the context-manager protocol."""
 
@@ -112,7 +115,7 @@ class SinkBase:
     def close(self) -> None:
         self.flush()
 
-    def __enter__(self) -> SinkBase:
+    def __enter__(self: _S) -> _S:
         self.open()
         return self
 
