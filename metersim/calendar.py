@@ -145,3 +145,10 @@ def day_type(local_day: int, country: str | None) -> int:
             table.ensure(_year_of(local_day), _year_of(local_day))
         base, types = table.span
     return int(types[local_day - base])
+
+
+def year_days(year: int) -> npt.NDArray[np.int64]:
+    """The local day numbers (days since 1970-01-01) of every day of ``year``."""
+    first = (np.datetime64(f"{year}-01-01") - np.datetime64("1970-01-01")).astype(np.int64)
+    last = (np.datetime64(f"{year + 1}-01-01") - np.datetime64("1970-01-01")).astype(np.int64)
+    return np.arange(first, last, dtype=np.int64)

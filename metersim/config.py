@@ -29,7 +29,8 @@ from metersim.timebase import SECONDS_PER_DAY, parse_duration, parse_instant, zo
 _FORBIDDEN_IN_TOPIC_LEVEL = re.compile(r"[+#/\x00]")
 _FORMAT_FIELD = re.compile(r"\{(\w+)")
 ID_FIELDS = ("index", "group")
-TOPIC_FIELDS = ("meter_id", "commodity", "group")
+TOPIC_FIELDS = ("meter_id", "commodity", "group", "region", "substation", "feeder", "transformer")
+GRID_FIELDS = ("substation", "feeder", "transformer")
 
 
 class _Model(BaseModel):
@@ -550,6 +551,15 @@ class Scenario(_Model):
                     )
                 elif tariff.commodity != group.commodity:
                     problems.append(f"fleet[{i}].tariff: {group.tariff!r} is a {tariff.commodity} tariff")
+        for j, output in enumerate(self.outputs):
+            if not isinstance(output, MqttOutput):
+                continue
+            fields = set(_FORMAT_FIELD.findall(output.topic))
+            for i, group in enumerate(self.fleet):
+                if fields & set(GRID_FIELDS) and group.grid is None:
+                    problems.append(f"outputs[{j}].topic: uses grid fields but fleet[{i}] has no `grid`")
+                elif "region" in fields and group.region is None:
+                    problems.append(f"outputs[{j}].topic: uses {{region}} but fleet[{i}] has no `region`")
         problems.extend(_check_meter_ids(self.fleet))
         if problems:
             raise ValueError("\n".join(problems))

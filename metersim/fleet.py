@@ -57,7 +57,8 @@ class Cohort:
             commodity, name = self.group.commodity, self.group.name
             ids = self.ids if ids is None else ids
             if places is None:
-                places = self.topology.meter_fields() if self.topology is not None else [_NO_PLACE] * len(ids)
+                no_place = {**_NO_PLACE, "region": self.group.region or ""}
+                places = self.topology.meter_fields() if self.topology is not None else [no_place] * len(ids)
             topics = [
                 template.format(meter_id=m, commodity=commodity, group=name, **place) for m, place in zip(ids, places)
             ]

@@ -59,3 +59,8 @@ def draw(
         rng = np.random.default_rng([seed, int(stream), group, chunk, interval + 1])
         parts.append(sample(rng, min(CHUNK, count - lo)))
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def standard_normal(rng: np.random.Generator, k: int) -> np.ndarray:
+    """A ``sample`` for :func:`draw`: k standard normal numbers."""
+    return rng.standard_normal(k)

@@ -127,3 +127,12 @@ def test_missing_file(tmp_path):
 def test_committed_json_schema_is_current():
     committed = json.loads((ROOT / "schemas" / "scenario.json").read_text())
     assert committed == json_schema()
+
+
+def test_topics_may_use_grid_fields_only_where_groups_have_a_grid():
+    data = scenario_dict()
+    data["outputs"] = [{"type": "mqtt", "topic": "m/{region}/{feeder}/{meter_id}"}]
+    found = problems(data)
+    assert "outputs[0].topic: uses grid fields but fleet[0] has no `grid`" in found
+    data["fleet"] = [dict(data["fleet"][0], region="lahore", grid={"substations": 1})]
+    assert parse_scenario(data).outputs[0].topic == "m/{region}/{feeder}/{meter_id}"

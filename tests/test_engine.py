@@ -108,3 +108,17 @@ def test_paced_run_follows_the_wall_clock_and_stops_on_request():
     assert 0.5 < elapsed < 1.5
     # About a quarter of the hour's four 15-minute intervals was simulated before the stop.
     assert 0 < len(sink.messages) < 4 * 20 + 10
+
+
+def test_topics_carry_the_meters_place_in_the_grid():
+    data = scenario_dict(duration="15m")
+    data["fleet"] = [dict(data["fleet"][0], count=4, region="lahore", grid={"transformers_per_feeder": 2})]
+    sink = run_to_memory(make_scenario(data))
+    topics = {t for t, _ in sink.messages}
+    sink_template = MemorySink("m/{region}/{feeder}/{transformer}/{meter_id}")
+    window = window_of(make_scenario(data))
+    Engine(build_simulators(make_scenario(data), window)[0], [sink_template], window).run()
+    placed = {t for t, _ in sink_template.messages}
+    assert "m/lahore/lahore-SS01-F01/lahore-SS01-F01-T001/PK-LESCO-000001" in placed
+    assert "m/lahore/lahore-SS01-F01//lahore-SS01-F01" in placed  # the feeder's own grid-side meter
+    assert len(placed) == len(topics) == 4 + 4 + 2  # meters, transformers, feeders

@@ -23,18 +23,17 @@ from functools import lru_cache
 
 import numpy as np
 
-from metersim.calendar import day_types
+from metersim.calendar import day_types, year_days
 from metersim.config import MeterGroup
 from metersim.model import solar
 from metersim.model.shapes import DAY_WEIGHTS, HOT_WATER, electricity_shape, fixed_shape
 from metersim.model.weather import Weather
-from metersim.streams import Stream, draw
+from metersim.streams import Stream, draw, standard_normal
 from metersim.timebase import SECONDS_PER_DAY
 
 DAYS_PER_YEAR = 365.2425
 SPIKE_HOURS = 0.1  # mean duration of an appliance spike [h]
 PV_STEP_S = 300  # netting resolution of PV meters [s]
-HOT_WATER_KWH_PER_DAY = 6.0  # thermal demand the solar fraction is computed against [kWh/day]
 
 
 @dataclass
@@ -51,9 +50,7 @@ def _year_norm(
     monthly: tuple[float, ...], weights: tuple[float, float, float], country: str | None, year: int
 ) -> float:
     """1 / mean over the year's local days of monthly factor × day-type weight."""
-    first = (np.datetime64(f"{year}-01-01") - np.datetime64("1970-01-01")).astype(int)
-    last = (np.datetime64(f"{year + 1}-01-01") - np.datetime64("1970-01-01")).astype(int)
-    days = np.arange(first, last)
+    days = year_days(year)
     months = days.astype("datetime64[D]").astype("datetime64[M]").astype(int) % 12
     factors = np.asarray(monthly)[months] * np.asarray(weights)[day_types(days, country)]
     return float(1.0 / factors.mean())
@@ -93,7 +90,11 @@ class ElectricityModel:
         self.has_pv_config = group.pv is not None
         self.swh_index = np.flatnonzero(has_swh)
         # Stationary start: the first interval's noise has the same distribution as any later one.
-        self.noise_state = sigma * draw(seed, Stream.NOISE_INIT, key, n, first_interval, _normal)
+        self.noise_state = sigma * draw(seed, Stream.NOISE_INIT, key, n, first_interval, standard_normal)
+
+    def _swh_fraction_on(self, local_day: int) -> float:
+        assert self.weather is not None and self.group.solar_water_heater is not None
+        return solar.solar_water_heater_fraction_on(self.weather, local_day, self.group.solar_water_heater)
 
     def step(self, start_s: int, local_start_s: int, interval_index: int) -> ElectricityStep:
         """Advance one interval that starts at ``start_s`` (UTC) = ``local_start_s`` (local) [s]."""
@@ -118,10 +119,10 @@ class ElectricityModel:
             hot_water = fixed_shape(HOT_WATER, interval_s)[positions]
             if len(self.swh_index):
                 hot_water = hot_water.copy()
-                hot_water[self.swh_index] *= 1.0 - self._solar_fraction(local_day)
+                hot_water[self.swh_index] *= 1.0 - self._swh_fraction_on(local_day)
             shape = (1.0 - w) * shape + w * hot_water
 
-        z = draw(self.seed, Stream.NOISE, self.key, n, interval_index, _normal)
+        z = draw(self.seed, Stream.NOISE, self.key, n, interval_index, standard_normal)
         self.noise_state = self.phi * self.noise_state + np.sqrt(1.0 - self.phi**2) * self.sigma * z
         load = level * self.scale * shape * np.exp(self.noise_state - self.sigma**2 / 2)
         if self.spike_rate > 0:
@@ -143,15 +144,6 @@ class ElectricityModel:
         energy = counts * (self.group.spike_kw * SPIKE_HOURS)
         return energy * rng.uniform(0.6, 1.4, k)
 
-    def _solar_fraction(self, local_day: int) -> float:
-        swh = self.group.solar_water_heater
-        assert swh is not None and self.weather is not None
-        irradiation = self.weather.daily_irradiation_kwh_m2(np.array([local_day]))
-        fraction = solar.solar_water_heater_fraction(
-            irradiation, swh.collector_m2, swh.efficiency, HOT_WATER_KWH_PER_DAY
-        )
-        return float(np.asarray(fraction).reshape(-1)[0])
-
     def _net_pv(self, load_kwh: np.ndarray, start_s: int, interval_s: int) -> tuple[np.ndarray, np.ndarray]:
         """Import and export [kWh] of PV meters, netting load and generation every few minutes."""
         assert self.weather is not None and self.group.pv is not None
@@ -165,10 +157,6 @@ class ElectricityModel:
         per_step_load = (load_kwh / steps)[:, None]
         net = per_step_load - generation
         return np.clip(net, 0, None).sum(axis=1), np.clip(-net, 0, None).sum(axis=1)
-
-
-def _normal(rng: np.random.Generator, k: int) -> np.ndarray:
-    return rng.standard_normal(k)
 
 
 def _year_month(local_s: int) -> tuple[int, int]:

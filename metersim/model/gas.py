@@ -23,17 +23,17 @@ from functools import lru_cache
 
 import numpy as np
 
+from metersim.calendar import year_days
 from metersim.config import MeterGroup
 from metersim.model import solar
 from metersim.model.shapes import COOKING, HEATING, HOT_WATER, fixed_shape
 from metersim.model.weather import Weather
-from metersim.streams import Stream, draw
+from metersim.streams import Stream, draw, standard_normal
 from metersim.timebase import SECONDS_PER_DAY
 
 DAYS_PER_YEAR = 365.2425
 # SigLinDe sigmoid for a detached house (EFH), building class 3, wind class 0 (BDEW).
 SIGLINDE_A, SIGLINDE_B, SIGLINDE_C, SIGLINDE_D = 3.0554, -37.1836, 5.6811, 0.1145
-HOT_WATER_KWH_PER_DAY = 6.0  # thermal demand the solar fraction is computed against [kWh/day]
 # Volume conversion to base conditions (EN 12405): 21 mbar gauge, 15 degC base.
 BASE_PRESSURE_BAR, METER_PRESSURE_BAR = 1.01325, 1.01325 + 0.021
 BASE_TEMPERATURE_K = 288.15
@@ -78,7 +78,11 @@ class GasModel:
         self.converter_index = np.flatnonzero(has_converter)
         self.slots = SECONDS_PER_DAY // group.interval_s
         self.sigma, self.phi = group.noise_sigma, group.noise_phi
-        self.noise_state = self.sigma * draw(seed, Stream.NOISE_INIT, key, group.count, first_interval, _normal)
+        self.noise_state = self.sigma * draw(seed, Stream.NOISE_INIT, key, group.count, first_interval, standard_normal)
+
+    def _swh_fraction_on(self, local_day: int) -> float:
+        assert self.weather is not None and self.group.solar_water_heater is not None
+        return solar.solar_water_heater_fraction_on(self.weather, local_day, self.group.solar_water_heater)
 
     def step(self, start_s: int, local_start_s: int, interval_index: int) -> GasStep:
         group, n = self.group, self.group.count
@@ -91,13 +95,13 @@ class GasModel:
         w, c = group.hot_water_share, group.cooking_share
         hot_water = w * fixed_shape(HOT_WATER, interval_s)[positions]
         if len(self.swh_index):
-            hot_water[self.swh_index] *= 1.0 - self._solar_fraction(day)
+            hot_water[self.swh_index] *= 1.0 - self._swh_fraction_on(day)
         demand = (
             (1.0 - w - c) * heating_level * fixed_shape(HEATING, interval_s)[positions]
             + hot_water
             + c * fixed_shape(COOKING, interval_s)[positions]
         )
-        z = draw(self.seed, Stream.NOISE, self.key, n, interval_index, _normal)
+        z = draw(self.seed, Stream.NOISE, self.key, n, interval_index, standard_normal)
         self.noise_state = self.phi * self.noise_state + np.sqrt(1.0 - self.phi**2) * self.sigma * z
         mean_interval = group.annual_amount * interval_s / (SECONDS_PER_DAY * DAYS_PER_YEAR)
         volume = mean_interval * self.scale * demand * np.exp(self.noise_state - self.sigma**2 / 2)
@@ -114,29 +118,14 @@ class GasModel:
     def _mean_h(self, year: int) -> float:
         return _mean_siglinde(self.weather, year)
 
-    def _solar_fraction(self, day: int) -> float:
-        swh = self.group.solar_water_heater
-        assert swh is not None
-        irradiation = self.weather.daily_irradiation_kwh_m2(np.array([day]))
-        fraction = solar.solar_water_heater_fraction(
-            irradiation, swh.collector_m2, swh.efficiency, HOT_WATER_KWH_PER_DAY
-        )
-        return float(np.asarray(fraction).reshape(-1)[0])
-
 
 @lru_cache(maxsize=64)
 def _mean_siglinde(weather: Weather, year: int) -> float:
     """Mean of h over the local days of ``year`` in this weather [-]."""
-    first = (np.datetime64(f"{year}-01-01") - np.datetime64("1970-01-01")).astype(int)
-    last = (np.datetime64(f"{year + 1}-01-01") - np.datetime64("1970-01-01")).astype(int)
-    return float(siglinde(weather.siglinde_mean_c(np.arange(first, last))).mean())
+    return float(siglinde(weather.siglinde_mean_c(year_days(year))).mean())
 
 
 def battery_percent(initial_pct: np.ndarray, elapsed_s: float) -> np.ndarray:
     """Remaining battery charge [%] after ``elapsed_s`` [s] of a linear discharge."""
     out: np.ndarray = np.clip(initial_pct - 100.0 * elapsed_s / BATTERY_LIFE_S, 0.0, 100.0)
     return out
-
-
-def _normal(rng: np.random.Generator, k: int) -> np.ndarray:
-    return rng.standard_normal(k)

@@ -7,9 +7,18 @@ clear-sky global horizontal irradiance follows Haurwitz (1945), which needs no a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from metersim.timebase import SECONDS_PER_DAY
+
+#: thermal hot-water demand of a home that the solar fraction is computed against [kWh/day]
+HOT_WATER_KWH_PER_DAY = 6.0
+
+if TYPE_CHECKING:
+    from metersim.config import SolarWaterHeaterConfig
+    from metersim.model.weather import Weather
 
 HAURWITZ_A_W_M2 = 1098.0  # [W/m2]
 HAURWITZ_B = 0.057  # [-] extinction term of the Haurwitz model
@@ -119,3 +128,15 @@ def solar_water_heater_fraction(
     positive = demand > 0
     ratio = np.divide(gain, demand, out=np.zeros(np.broadcast(gain, demand).shape), where=positive)
     return np.asarray(np.clip(ratio, 0.0, MAX_SOLAR_FRACTION))
+
+
+def solar_water_heater_fraction_on(
+    weather: Weather,
+    local_day: int,
+    heater: SolarWaterHeaterConfig,
+    hot_water_kwh_per_day: float = HOT_WATER_KWH_PER_DAY,
+) -> float:
+    """The solar fraction [-] of one local day's hot water, from that day's irradiation in ``weather``."""
+    irradiation = weather.daily_irradiation_kwh_m2(np.array([local_day]))
+    fraction = solar_water_heater_fraction(irradiation, heater.collector_m2, heater.efficiency, hot_water_kwh_per_day)
+    return float(np.asarray(fraction).reshape(-1)[0])
