@@ -298,6 +298,10 @@ class TruthConfig(_Model):
         return "parquet" if self.path.endswith(".parquet") else "csv"
 
 
+#: the weather region a group gets when it names none, by its time zone
+REGION_BY_TIMEZONE = {"Asia/Karachi": "lahore", "Asia/Tashkent": "tashkent", "Europe/Amsterdam": "amsterdam"}
+
+
 class MeterGroup(_Model):
     """Meters that share a commodity, time zone, interval and load model."""
 
@@ -316,7 +320,11 @@ class MeterGroup(_Model):
     annual_kwh: float | None = Field(None, gt=0, description="electricity: mean annual import per meter [kWh]")
     annual_m3: float | None = Field(None, gt=0, description="gas: mean annual volume per meter [m3]")
     profile: Literal["household", "commercial", "agricultural"] = "household"
-    region: str | None = Field(None, description="weather region (see `regions`); needed for gas, PV, solar heaters")
+    region: str | None = Field(
+        None,
+        description="weather region (see `regions`); needed for gas, PV and solar water heaters; default: "
+        "lahore for Asia/Karachi, tashkent for Asia/Tashkent, amsterdam for Europe/Amsterdam, else none",
+    )
     country: str | None = Field(None, description="ISO 3166 code for public holidays; default: the region's")
     monthly_factors: list[Annotated[float, Field(gt=0)]] | None = Field(
         None, min_length=12, max_length=12, description="electricity seasonality Jan..Dec; default: the region's"
@@ -346,6 +354,16 @@ class MeterGroup(_Model):
         zone(v)
         return v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_region(cls, data: Any) -> Any:
+        """A group that does not mention ``region`` gets its time zone's, where one is built in."""
+        if isinstance(data, dict) and "region" not in data:
+            region = REGION_BY_TIMEZONE.get(str(data.get("timezone")))
+            if region is not None:
+                return {**data, "region": region}
+        return data
+
     @field_validator("interval_s")
     @classmethod
     def _interval(cls, v: int) -> int:
@@ -374,7 +392,7 @@ class MeterGroup(_Model):
         if self.commodity == "gas" and self.annual_kwh is not None:
             raise ValueError("`annual_kwh` is for electricity groups; use `annual_m3`")
         if self.commodity == "gas" and self.region is None:
-            raise ValueError("gas groups need a weather `region`")
+            raise ValueError(f"gas groups need a weather `region` (none is built in for {self.timezone})")
         if (self.pv or self.solar_water_heater) and self.region is None:
             raise ValueError("PV and solar water heaters need a weather `region`")
         if self.commodity == "gas" and (self.pv or self.instantaneous or self.grid):

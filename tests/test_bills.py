@@ -171,9 +171,9 @@ def test_partial_days_and_exact_standing_charge() -> None:
 def test_bad_inputs() -> None:
     with pytest.raises(ValueError, match="2 bands"):
         compute_bill(ECONOMY7, "GB-1", "2026-01", 1, D(1), [1], "kWh")
-    summer_only = tariff({"slabs": [{"months": [6], "blocks": [{"price": 1}]}]})
-    with pytest.raises(ValueError, match="no slab schedule for month 1"):
-        compute_bill(summer_only, "X", "2026-01", 1, D(1), [1], "kWh")
+    # A tariff whose slabs miss a month is refused when the scenario is loaded.
+    with pytest.raises(ValueError, match="must cover every month"):
+        tariff({"slabs": [{"months": [6], "blocks": [{"price": 1}]}]})
 
 
 # --- the accumulator ----------------------------------------------------------------------------

@@ -136,3 +136,47 @@ def test_topics_may_use_grid_fields_only_where_groups_have_a_grid():
     assert "outputs[0].topic: uses grid fields but fleet[0] has no `grid`" in found
     data["fleet"] = [dict(data["fleet"][0], region="lahore", grid={"substations": 1})]
     assert parse_scenario(data).outputs[0].topic == "m/{region}/{feeder}/{meter_id}"
+
+
+ISSUE_EXAMPLE = """
+simulation:
+  start: "2026-01-01T00:00:00+05:00"
+  duration: 1d
+  seed: 42
+  speed: max
+fleet:
+  - name: lahore-households
+    commodity: electricity
+    count: 1000
+    id_format: "PK-LESCO-{index:06d}"
+    timezone: Asia/Karachi
+    interval_s: 900
+    annual_kwh: 2400
+    profile: household
+  - name: tashkent-gas
+    commodity: gas
+    count: 500
+    id_format: "UZ-GAS-{index:06d}"
+    timezone: Asia/Tashkent
+    interval_s: 3600
+    annual_m3: 900
+    profile: household
+outputs:
+  - type: mqtt
+    url: mqtt://127.0.0.1:1883
+    topic: "metersim/{commodity}/{meter_id}/reading"
+    qos: 1
+  - type: file
+    path: out/readings.jsonl
+"""
+
+
+def test_the_documented_foundation_shape_still_validates(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(ISSUE_EXAMPLE)
+    scenario = load_scenario(path)
+    assert [g.region for g in scenario.fleet] == ["lahore", "tashkent"]  # from the time zones
+    data = scenario_dict()
+    data["fleet"][1].update(timezone="America/New_York")
+    del data["fleet"][1]["region"]
+    assert any("none is built in for America/New_York" in p for p in problems(data))
