@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from metersim._array import Array
 from metersim.config import Climate, Tariff
 from metersim.encoders.json import ReadingBlock
 from metersim.fleet import UNIT, Cohort
@@ -53,9 +54,9 @@ class IntervalOutcome:
     band_name: str
     meters: ReadingBlock
     grid: ReadingBlock | None
-    load_milli: np.ndarray  # true consumption of each meter [Wh or litres]
-    grid_losses_milli: np.ndarray | None
-    grid_unmetered_milli: np.ndarray | None
+    load_milli: Array  # true consumption of each meter [Wh or litres]
+    grid_losses_milli: Array | None
+    grid_unmetered_milli: Array | None
     temperature_c: float | None  # region air temperature at the interval middle [degC]
     ghi_w_m2: float | None  # region irradiance at the interval middle [W/m2]
 
@@ -143,8 +144,8 @@ class CohortSimulator:
         interval_index = end_s // interval_s
         ts = iso_local(end_s, group.timezone)
         extras: list[tuple[str, Any]] = []
-        partial: tuple[tuple[str, np.ndarray, np.ndarray], ...] = ()
-        export_milli: np.ndarray | None = None
+        partial: tuple[tuple[str, Array, Array], ...] = ()
+        export_milli: Array | None = None
         grid_step = None
         if isinstance(self.model, ElectricityModel):
             step = self.model.step(start_s, local_start_s, interval_index)
@@ -212,7 +213,7 @@ class CohortSimulator:
             ghi_w_m2=float(weather.ghi_w_m2(middle)[0]) if weather is not None else None,
         )
 
-    def _grid_block(self, delivered_milli: np.ndarray, seq: int, ts: str) -> ReadingBlock:
+    def _grid_block(self, delivered_milli: Array, seq: int, ts: str) -> ReadingBlock:
         imported = np.maximum(delivered_milli, 0)
         exported = np.maximum(-delivered_milli, 0)
         self.grid_import += imported
@@ -235,7 +236,7 @@ class CohortSimulator:
             ),
         )
 
-    def _instantaneous(self, import_milli: np.ndarray, interval_index: int) -> Any:
+    def _instantaneous(self, import_milli: Array, interval_index: int) -> Any:
         """Per-phase voltage and current, power factor and frequency around nominal, at the interval end."""
         cfg = self.group.instantaneous
         assert cfg is not None
@@ -254,7 +255,7 @@ class CohortSimulator:
         watts = import_milli * (3600 / self.interval_s)  # Wh per interval -> W
         amps = np.round(watts[:, None] / (phases * volts * power_factor[:, None]), 2)
 
-        def values(positions: np.ndarray) -> list[dict[str, float]]:
+        def values(positions: Array) -> list[dict[str, float]]:
             out = []
             for p in positions.tolist():
                 reading = {}
@@ -270,7 +271,7 @@ class CohortSimulator:
         return values
 
 
-def _split_evenly(total: np.ndarray, parts: int) -> np.ndarray:
+def _split_evenly(total: Array, parts: int) -> Array:
     """``parts`` rows of non-negative integers that sum exactly to ``total``."""
     rows = np.tile(total // parts, (parts, 1))
     rows[-1] += total - rows.sum(axis=0)
@@ -284,12 +285,12 @@ def truth_columns(outcome: IntervalOutcome) -> dict[str, Any]:
     n, m = len(meters.ids), len(grid.ids) if grid is not None else 0
     rows = n + m
 
-    def both(meter_values: np.ndarray, grid_values: np.ndarray | None) -> np.ndarray:
+    def both(meter_values: Array, grid_values: Array | None) -> Array:
         if grid is None or grid_values is None:
             return meter_values
         return np.concatenate([meter_values, grid_values])
 
-    def registers(block: ReadingBlock | None, obis: str) -> np.ndarray:
+    def registers(block: ReadingBlock | None, obis: str) -> Array:
         if block is None:
             return np.zeros(0, dtype=np.int64)
         for code, values in block.registers:

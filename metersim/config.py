@@ -462,6 +462,14 @@ class MqttOutput(_Model):
     buffer_messages: int = Field(
         10_000, ge=1, le=65_000, description="bounded buffer (in messages) while the broker is away"
     )
+    max_rate_msg_s: float | None = Field(
+        5_000,
+        gt=0,
+        description="publish at most this many messages/s; null = as fast as the broker accepts. The default "
+        "protects subscribers: Mosquitto silently drops QoS 1 messages for a client more than "
+        "max_queued_messages (1000) behind, and a Python paho subscriber sharing two cores falls behind "
+        "well below 10,000 messages/s",
+    )
     connect_timeout_s: float = Field(10, gt=0)
     reconnect_max_s: float = Field(30, gt=0, description="longest pause between reconnect attempts")
     give_up_s: float = Field(300, gt=0, description="fail the run after the broker has been away this long")

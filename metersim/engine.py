@@ -19,6 +19,7 @@ import numpy as np
 import simpy
 import simpy.rt
 
+from metersim._array import Array
 from metersim.cohort import CohortSimulator, IntervalOutcome
 from metersim.encoders.json import ReadingBlock, encode
 from metersim.model.weather import Weather
@@ -180,9 +181,7 @@ class Engine:
                     yield env.timeout(end + offset - env.now)
                 self._emit(outcome.meters, positions, iso_local(end + offset, tz), meter_topics)
 
-    def _emit(
-        self, block: ReadingBlock, positions: np.ndarray, sent_at: str, topics_of: Callable[[str], list[str]]
-    ) -> None:
+    def _emit(self, block: ReadingBlock, positions: Array, sent_at: str, topics_of: Callable[[str], list[str]]) -> None:
         def topics(template: str) -> list[str]:
             per_meter = topics_of(template)
             return [per_meter[p] for p in positions.tolist()]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from metersim._array import Array
 from metersim.config import MeterGroup, Scenario
 from metersim.grid import Topology, build_topology
 from metersim.streams import STATIC, Stream, draw, group_key
@@ -24,14 +25,14 @@ class Cohort:
 
     group: MeterGroup
     first_global: int  # global index of the first meter [-]
-    scale: np.ndarray  # per-meter annual scale, lognormal with mean 1 [-]
-    initial_milli: np.ndarray  # initial register [Wh or litres], int64
-    offset_s: np.ndarray  # report delay after each interval end [s], int32
-    shift_slots: np.ndarray  # phase shift of the daily curve [intervals], int64
-    pv_kwp: np.ndarray  # installed PV peak power, 0 without PV [kWp]
-    has_swh: np.ndarray  # has a solar water heater [bool]
-    has_converter: np.ndarray  # gas: has a volume converter [bool]
-    battery_pct: np.ndarray  # gas: battery charge at the start of the run [%]
+    scale: Array  # per-meter annual scale, lognormal with mean 1 [-]
+    initial_milli: Array  # initial register [Wh or litres], int64
+    offset_s: Array  # report delay after each interval end [s], int32
+    shift_slots: Array  # phase shift of the daily curve [intervals], int64
+    pv_kwp: Array  # installed PV peak power, 0 without PV [kWp]
+    has_swh: Array  # has a solar water heater [bool]
+    has_converter: Array  # gas: has a volume converter [bool]
+    battery_pct: Array  # gas: battery charge at the start of the run [%]
     topology: Topology | None
     _ids: list[str] | None = field(default=None, repr=False)
     _topics: dict[str, list[str]] = field(default_factory=dict, repr=False)
@@ -70,10 +71,10 @@ def build_cohort(group: MeterGroup, seed: int, first_global: int) -> Cohort:
     """Draw one group's static attributes from their addressable streams."""
     key, n = group_key(group.name), group.count
 
-    def static(stream: Stream, sample: Callable[[np.random.Generator, int], np.ndarray]) -> np.ndarray:
+    def static(stream: Stream, sample: Callable[[np.random.Generator, int], Array]) -> Array:
         return draw(seed, stream, key, n, STATIC, sample)
 
-    def share(stream: Stream, fraction: float) -> np.ndarray:
+    def share(stream: Stream, fraction: float) -> Array:
         if fraction <= 0:
             return np.zeros(n, dtype=bool)
         return static(stream, lambda r, k: r.random(k)) < fraction
@@ -84,7 +85,7 @@ def build_cohort(group: MeterGroup, seed: int, first_global: int) -> Cohort:
     jitter, shift = group.effective_jitter_s, group.phase_shift_s
     offsets = static(Stream.REPORT_OFFSET, lambda r, k: r.integers(0, jitter, k)) if jitter else np.zeros(n)
     shifts = static(Stream.PHASE, lambda r, k: r.uniform(-shift, shift, k)) if shift else np.zeros(n)
-    pv_kwp = np.zeros(n)
+    pv_kwp: Array = np.zeros(n)
     if group.pv is not None:
         pv = group.pv
         has_pv = share(Stream.PV, pv.fraction)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from metersim._array import Array
 from metersim.config import GridConfig, MeterGroup
 from metersim.timebase import SECONDS_PER_DAY
 
@@ -33,9 +34,9 @@ class Topology:
     substation_ids: list[str]
     feeder_ids: list[str]
     transformer_ids: list[str]
-    feeder_substation: np.ndarray  # substation index of each feeder
-    transformer_feeder: np.ndarray  # feeder index of each transformer
-    meter_transformer: np.ndarray  # transformer index of each meter
+    feeder_substation: Array  # substation index of each feeder
+    transformer_feeder: Array  # feeder index of each transformer
+    meter_transformer: Array  # transformer index of each meter
 
     def meter_fields(self) -> list[dict[str, str]]:
         """``{region, substation, feeder, transformer}`` for each meter."""
@@ -110,9 +111,9 @@ def build_topology(group: MeterGroup) -> Topology | None:
 class GridStep:
     """Grid-side energy for one interval, in thousandths of a kWh, transformers then feeders."""
 
-    delivered_milli: np.ndarray
-    losses_milli: np.ndarray
-    unmetered_milli: np.ndarray
+    delivered_milli: Array
+    losses_milli: Array
+    unmetered_milli: Array
 
 
 class GridMeters:
@@ -131,7 +132,7 @@ class GridMeters:
         )
         self.reference_f = np.maximum(meters_per_feeder * mean_meter_milli * with_unmetered, 1.0)
 
-    def step(self, load_milli: np.ndarray, import_milli: np.ndarray, export_milli: np.ndarray | None) -> GridStep:
+    def step(self, load_milli: Array, import_milli: Array, export_milli: Array | None) -> GridStep:
         """Energy delivered to each transformer and feeder [Wh], from the meters' true flows [Wh]."""
         topo, cfg = self.topology, self.topology.config
         net = import_milli if export_milli is None else import_milli - export_milli
@@ -156,12 +157,12 @@ class GridMeters:
         return GridStep(*(np.concatenate([p[k] for p in chosen]) for k in range(3)))
 
 
-def _sum_by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+def _sum_by(index: Array, values: Array, size: int) -> Array:
     """Integer sums of ``values`` grouped by ``index`` (exact below 2**53 thousandths)."""
-    sums: np.ndarray = np.rint(np.bincount(index, weights=values, minlength=size)).astype(np.int64)
+    sums: Array = np.rint(np.bincount(index, weights=values, minlength=size)).astype(np.int64)
     return sums
 
 
-def _losses(flow_milli: np.ndarray, reference_milli: np.ndarray, pct: float) -> np.ndarray:
-    losses: np.ndarray = np.rint(pct / 100 * flow_milli.astype(float) ** 2 / reference_milli).astype(np.int64)
+def _losses(flow_milli: Array, reference_milli: Array, pct: float) -> Array:
+    losses: Array = np.rint(pct / 100 * flow_milli.astype(float) ** 2 / reference_milli).astype(np.int64)
     return losses

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from metersim._array import Array
 from metersim.cohort import IntervalOutcome
 from metersim.config import Scenario
 from metersim.errors import ConfigError, MetersimError, OutputNotWritableError
@@ -124,15 +125,15 @@ class PlotRecorder:
     def has_pv(self) -> bool:
         return any(r.export is not None for r in self.groups.values())
 
-    def aggregate(self, commodity: str) -> tuple[np.ndarray, np.ndarray]:
+    def aggregate(self, commodity: str) -> tuple[Array, Array]:
         """Fleet demand of one commodity: (interval ends [epoch s], average power [kW] or flow [m3/h])."""
         return _sum_series([r.demand for r in self.groups.values() if r.commodity == commodity])
 
-    def pv_export(self) -> tuple[np.ndarray, np.ndarray]:
+    def pv_export(self) -> tuple[Array, Array]:
         """Fleet PV export: (interval ends [epoch s], average power [kW]); empty without PV."""
         return _sum_series([r.export for r in self.groups.values() if r.export is not None])
 
-    def samples(self) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+    def samples(self) -> list[tuple[str, str, Array, Array]]:
         """(meter id, commodity, interval ends [epoch s], kW or m3/h) for each sample meter."""
         out = []
         for record in self.groups.values():
@@ -140,21 +141,21 @@ class PlotRecorder:
                 out.append((meter_id, record.commodity, _ends(series), _values(series)))
         return out
 
-    def temperature(self, region: str) -> tuple[np.ndarray, np.ndarray]:
+    def temperature(self, region: str) -> tuple[Array, Array]:
         """(interval middles [epoch s], temperature [degC]) of one region, in time order."""
         points = sorted(self.temperatures.get(region, {}).items())
         return np.array([t for t, _ in points], dtype=np.int64), np.array([v for _, v in points], dtype=float)
 
 
-def _ends(series: Series) -> np.ndarray:
+def _ends(series: Series) -> Array:
     return np.array(series.ends_s, dtype=np.int64)  # a copy: the recorder's arrays may still grow
 
 
-def _values(series: Series) -> np.ndarray:
+def _values(series: Series) -> Array:
     return np.array(series.values, dtype=float)
 
 
-def _sum_series(parts: list[Series]) -> tuple[np.ndarray, np.ndarray]:
+def _sum_series(parts: list[Series]) -> tuple[Array, Array]:
     """Sum piecewise-constant series on the union of their interval ends, up to the shortest one's end."""
     parts = [p for p in parts if len(p)]
     if not parts:
@@ -181,7 +182,7 @@ def _import_matplotlib() -> Any:
     return matplotlib
 
 
-def _steps(ends_s: np.ndarray, values: np.ndarray, interval_s: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _steps(ends_s: Array, values: Array, interval_s: int | None = None) -> tuple[Array, Array]:
     """Points for a ``steps-pre`` line that also draws the first interval (from its start)."""
     if len(ends_s) == 0:
         return np.zeros(0, dtype="datetime64[s]"), values

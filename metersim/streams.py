@@ -13,6 +13,8 @@ from enum import IntEnum
 
 import numpy as np
 
+from metersim._array import Array
+
 CHUNK = 4096
 
 STATIC = -1  # the "interval" key for per-meter attributes drawn once
@@ -48,8 +50,8 @@ def draw(
     group: int,
     count: int,
     interval: int,
-    sample: Callable[[np.random.Generator, int], np.ndarray],
-) -> np.ndarray:
+    sample: Callable[[np.random.Generator, int], Array],
+) -> Array:
     """Concatenate ``sample(rng, n)`` over the chunks of meters ``0..count-1`` of one group.
 
     ``interval`` is the absolute interval index (interval end // interval_s), or :data:`STATIC`.
@@ -61,6 +63,6 @@ def draw(
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def standard_normal(rng: np.random.Generator, k: int) -> np.ndarray:
+def standard_normal(rng: np.random.Generator, k: int) -> Array:
     """A ``sample`` for :func:`draw`: k standard normal numbers."""
     return rng.standard_normal(k)

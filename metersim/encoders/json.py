@@ -9,10 +9,12 @@ from typing import Any
 import numpy as np
 import orjson
 
+from metersim._array import Array
+
 SCHEMA_ID = "metersim/reading/v1"
 
 #: per-reading extra field: given the positions being encoded, one JSON value per position
-Extra = Callable[[np.ndarray], list[Any]]
+Extra = Callable[[Array], list[Any]]
 
 
 @dataclass(frozen=True)
@@ -29,16 +31,16 @@ class ReadingBlock:
     interval_s: int
     seq: int
     ts: str  # interval end, ISO 8601 in the meters' local offset
-    interval_milli: np.ndarray
-    registers: tuple[tuple[str, np.ndarray], ...]
-    export_milli: np.ndarray | None = None
+    interval_milli: Array
+    registers: tuple[tuple[str, Array], ...]
+    export_milli: Array | None = None
     power: bool = False  # add the average import power [kW]
     #: registers only some meters have: (OBIS, values, which meters have it)
-    partial_registers: tuple[tuple[str, np.ndarray, np.ndarray], ...] = ()
+    partial_registers: tuple[tuple[str, Array, Array], ...] = ()
     extras: tuple[tuple[str, Extra], ...] = field(default=())
 
 
-def encode(block: ReadingBlock, positions: np.ndarray, sent_at: str) -> list[bytes]:
+def encode(block: ReadingBlock, positions: Array, sent_at: str) -> list[bytes]:
     """JSON payloads for the meters at ``positions`` of ``block``."""
     ids, unit = block.ids, block.unit
     values = (block.interval_milli[positions] / 1000).tolist()

@@ -23,6 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from metersim._array import Array
 from metersim.calendar import day_types, year_days
 from metersim.config import MeterGroup
 from metersim.model import solar
@@ -40,9 +41,9 @@ PV_STEP_S = 300  # netting resolution of PV meters [s]
 class ElectricityStep:
     """One interval of one cohort, in thousandths of a kWh (Wh) per meter."""
 
-    load_milli: np.ndarray  # true consumption
-    import_milli: np.ndarray  # energy drawn from the grid
-    export_milli: np.ndarray | None  # energy fed to the grid (None without PV in the group)
+    load_milli: Array  # true consumption
+    import_milli: Array  # energy drawn from the grid
+    export_milli: Array | None  # energy fed to the grid (None without PV in the group)
 
 
 @lru_cache(maxsize=256)
@@ -65,10 +66,10 @@ class ElectricityModel:
         *,
         seed: int,
         key: int,
-        scale: np.ndarray,
-        shift_slots: np.ndarray,
-        pv_kwp: np.ndarray,
-        has_swh: np.ndarray,
+        scale: Array,
+        shift_slots: Array,
+        pv_kwp: Array,
+        has_swh: Array,
         weather: Weather | None,
         monthly_factors: list[float] | None,
         country: str | None,
@@ -139,12 +140,12 @@ class ElectricityModel:
             export_milli[self.pv_index] = np.rint(exported * 1000).astype(np.int64)
         return ElectricityStep(load_milli, import_milli, export_milli)
 
-    def _spikes(self, rng: np.random.Generator, k: int) -> np.ndarray:
+    def _spikes(self, rng: np.random.Generator, k: int) -> Array:
         counts = rng.poisson(self.spike_rate, k)
         energy = counts * (self.group.spike_kw * SPIKE_HOURS)
         return energy * rng.uniform(0.6, 1.4, k)
 
-    def _net_pv(self, load_kwh: np.ndarray, start_s: int, interval_s: int) -> tuple[np.ndarray, np.ndarray]:
+    def _net_pv(self, load_kwh: Array, start_s: int, interval_s: int) -> tuple[Array, Array]:
         """Import and export [kWh] of PV meters, netting load and generation every few minutes."""
         assert self.weather is not None and self.group.pv is not None
         steps = max(1, min(interval_s // PV_STEP_S, 96))

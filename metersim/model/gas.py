@@ -23,6 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from metersim._array import Array
 from metersim.calendar import year_days
 from metersim.config import MeterGroup
 from metersim.model import solar
@@ -40,10 +41,10 @@ BASE_TEMPERATURE_K = 288.15
 BATTERY_LIFE_S = 12 * 365 * SECONDS_PER_DAY  # a full battery lasts about twelve years [s]
 
 
-def siglinde(temperature_c: np.ndarray) -> np.ndarray:
+def siglinde(temperature_c: Array) -> Array:
     """SigLinDe heating demand factor h(T) [-] of the geometric-mean temperature [degC]."""
     ratio = SIGLINDE_B / (np.asarray(temperature_c, dtype=float) - 40.0)
-    out: np.ndarray = SIGLINDE_A / (1.0 + ratio**SIGLINDE_C) + SIGLINDE_D
+    out: Array = SIGLINDE_A / (1.0 + ratio**SIGLINDE_C) + SIGLINDE_D
     return out
 
 
@@ -51,8 +52,8 @@ def siglinde(temperature_c: np.ndarray) -> np.ndarray:
 class GasStep:
     """One interval of one cohort, in thousandths of a m3 (litres) per meter."""
 
-    volume_milli: np.ndarray  # at metering conditions (true = metered)
-    converted_milli: np.ndarray  # at base conditions, for converter meters (0 elsewhere)
+    volume_milli: Array  # at metering conditions (true = metered)
+    converted_milli: Array  # at base conditions, for converter meters (0 elsewhere)
     temperature_c: float  # mean air temperature of the day [degC]
 
 
@@ -65,10 +66,10 @@ class GasModel:
         *,
         seed: int,
         key: int,
-        scale: np.ndarray,
-        shift_slots: np.ndarray,
-        has_swh: np.ndarray,
-        has_converter: np.ndarray,
+        scale: Array,
+        shift_slots: Array,
+        has_swh: Array,
+        has_converter: Array,
         weather: Weather,
         first_interval: int,
     ) -> None:
@@ -125,7 +126,7 @@ def _mean_siglinde(weather: Weather, year: int) -> float:
     return float(siglinde(weather.siglinde_mean_c(year_days(year))).mean())
 
 
-def battery_percent(initial_pct: np.ndarray, elapsed_s: float) -> np.ndarray:
+def battery_percent(initial_pct: Array, elapsed_s: float) -> Array:
     """Remaining battery charge [%] after ``elapsed_s`` [s] of a linear discharge."""
-    out: np.ndarray = np.clip(initial_pct - 100.0 * elapsed_s / BATTERY_LIFE_S, 0.0, 100.0)
+    out: Array = np.clip(initial_pct - 100.0 * elapsed_s / BATTERY_LIFE_S, 0.0, 100.0)
     return out

@@ -11,6 +11,7 @@ from functools import cache
 
 import numpy as np
 
+from metersim._array import Array
 from metersim.calendar import SATURDAY, SUNDAY_HOLIDAY, WEEKDAY
 from metersim.timebase import SECONDS_PER_DAY
 
@@ -62,7 +63,7 @@ HEATING = [0.70, 0.65, 0.62, 0.62, 0.68, 0.95, 1.35, 1.40, 1.20, 1.05, 0.98, 0.9
 
 
 @cache
-def resample(hourly: tuple[float, ...], interval_s: int) -> np.ndarray:
+def resample(hourly: tuple[float, ...], interval_s: int) -> Array:
     """Mean of a 24-knot curve over each interval of the day, normalised to mean 1.
 
     The curve is linear between knots placed at the middle of each hour. Returns
@@ -76,16 +77,16 @@ def resample(hourly: tuple[float, ...], interval_s: int) -> np.ndarray:
         per_slot = per_minute.reshape(slots, -1).mean(axis=1)
     else:  # sub-minute intervals: sample the curve at each slot
         per_slot = per_minute[(np.arange(slots) * interval_s) // 60]
-    normalised: np.ndarray = per_slot / per_slot.mean()
+    normalised: Array = per_slot / per_slot.mean()
     normalised.setflags(write=False)
     return normalised
 
 
-def electricity_shape(profile: str, day_type: int, interval_s: int) -> np.ndarray:
+def electricity_shape(profile: str, day_type: int, interval_s: int) -> Array:
     """Per-interval factors (mean 1) of an electricity profile on a day type."""
     return resample(tuple(ELECTRICITY[profile][day_type]), interval_s)
 
 
-def fixed_shape(curve: list[float], interval_s: int) -> np.ndarray:
+def fixed_shape(curve: list[float], interval_s: int) -> Array:
     """Per-interval factors (mean 1) of one of the module's fixed curves."""
     return resample(tuple(curve), interval_s)

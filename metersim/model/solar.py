@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from metersim._array import Array
 from metersim.timebase import SECONDS_PER_DAY
 
 #: thermal hot-water demand of a home that the solar fraction is computed against [kWh/day]
@@ -28,7 +29,7 @@ HAURWITZ_B = 0.057  # [-] extinction term of the Haurwitz model
 MAX_SOLAR_FRACTION = 0.95
 
 
-def _year_fraction(epoch_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _year_fraction(epoch_s: Array) -> tuple[Array, Array]:
     """Fractional-year angle [rad] of the NOAA series and the UTC minutes of day [min]."""
     day = np.floor_divide(epoch_s, SECONDS_PER_DAY)
     minutes = (epoch_s - day * SECONDS_PER_DAY) / 60.0
@@ -39,7 +40,7 @@ def _year_fraction(epoch_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return gamma, minutes
 
 
-def cos_zenith(latitude_deg: float, longitude_deg: float, epoch_s: np.ndarray | int) -> np.ndarray:
+def cos_zenith(latitude_deg: float, longitude_deg: float, epoch_s: Array | int) -> Array:
     """Cosine of the solar zenith angle [-] at UTC instants ``epoch_s`` [s]; negative at night.
 
     Parameters
@@ -65,7 +66,7 @@ def cos_zenith(latitude_deg: float, longitude_deg: float, epoch_s: np.ndarray | 
     return np.asarray(cz)
 
 
-def clear_sky_ghi(latitude_deg: float, longitude_deg: float, epoch_s: np.ndarray | int) -> np.ndarray:
+def clear_sky_ghi(latitude_deg: float, longitude_deg: float, epoch_s: Array | int) -> Array:
     """Clear-sky global horizontal irradiance [W/m2] (Haurwitz) at UTC instants ``epoch_s`` [s].
 
     GHI = 1098 cos z exp(-0.057 / cos z) while the sun is up, else 0. Haurwitz slightly
@@ -79,7 +80,7 @@ def clear_sky_ghi(latitude_deg: float, longitude_deg: float, epoch_s: np.ndarray
     return np.asarray(ghi)
 
 
-def pv_power_kw(kwp: np.ndarray, ghi_w_m2: np.ndarray | float, performance_ratio: float) -> np.ndarray:
+def pv_power_kw(kwp: Array, ghi_w_m2: Array | float, performance_ratio: float) -> Array:
     """AC output of PV systems [kW] = kWp x GHI / (1000 W/m2) x PR.
 
     Horizontal approximation: modules are treated as lying flat, so plane-of-array irradiance
@@ -100,11 +101,11 @@ def pv_power_kw(kwp: np.ndarray, ghi_w_m2: np.ndarray | float, performance_ratio
 
 
 def solar_water_heater_fraction(
-    daily_irradiation_kwh_m2: np.ndarray | float,
-    collector_m2: float | np.ndarray,
+    daily_irradiation_kwh_m2: Array | float,
+    collector_m2: float | Array,
     efficiency: float,
-    hot_water_kwh_per_day: np.ndarray | float,
-) -> np.ndarray:
+    hot_water_kwh_per_day: Array | float,
+) -> Array:
     """Share [-] of a day's hot-water energy that the collector covers, in [0, 0.95].
 
     fraction = min(0.95, efficiency x collector_m2 x H / Q_dhw). H is the horizontal daily

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from metersim._array import Array
 from metersim.config import Climate
 from metersim.model.solar import clear_sky_ghi
 from metersim.streams import Stream
@@ -40,11 +41,11 @@ _IRRADIATION_STEP_S = 600
 _HOUR_S = 3600
 
 
-def _as_days(days: np.ndarray | int) -> np.ndarray:
+def _as_days(days: Array | int) -> Array:
     return np.asarray(days, dtype=np.int64)
 
 
-def diurnal_shape(solar_hour: np.ndarray) -> np.ndarray:
+def diurnal_shape(solar_hour: Array) -> Array:
     """Diurnal temperature shape [-] in [-1, 1]: -1 at 06:00, +1 at 15:00, mean 0 over a day.
 
     Two half-cosines (a 9 h rise, a 15 h fall) meet with zero slope at the extremes, so the curve
@@ -98,10 +99,10 @@ class Weather:
         # Unit-variance MA weights: the anomaly sd is exactly temp_noise_c despite the truncation.
         self._ar_weights = weights / np.sqrt(np.sum(weights**2))
         self._beta = self._beta_parameters(climate.clearness_mean, climate.clearness_sd)
-        self._innovations: dict[int, np.ndarray] = {}
-        self._daily_mean: dict[int, np.ndarray] = {}
-        self._clearness: dict[int, np.ndarray] = {}
-        self._irradiation: dict[int, np.ndarray] = {}
+        self._innovations: dict[int, Array] = {}
+        self._daily_mean: dict[int, Array] = {}
+        self._clearness: dict[int, Array] = {}
+        self._irradiation: dict[int, Array] = {}
         self._offsets_of_day: dict[int, tuple[int, int]] = {}
 
     # --- time ---------------------------------------------------------------------------------
@@ -117,7 +118,7 @@ class Weather:
             )
         return pair
 
-    def utc_offsets_s(self, epoch_s: np.ndarray | int) -> np.ndarray:
+    def utc_offsets_s(self, epoch_s: Array | int) -> Array:
         """UTC offset [s] of the zone at each instant ``epoch_s`` [s]."""
         t = np.asarray(epoch_s, dtype=np.int64)
         if t.size == 1:
@@ -127,19 +128,19 @@ class Weather:
             return np.full(t.shape, offset, dtype=np.int64)
         uniq, inverse = np.unique(np.floor_divide(t, SECONDS_PER_DAY), return_inverse=True)
         pairs = np.array([self._day_offsets(int(d)) for d in uniq], dtype=np.int64).reshape(-1, 2)
-        offsets: np.ndarray = pairs[inverse.reshape(-1), 0].reshape(t.shape)
+        offsets: Array = pairs[inverse.reshape(-1), 0].reshape(t.shape)
         # A transition inside a UTC day (DST, about twice a year) needs exact per-instant lookups.
         changing = (pairs[:, 0] != pairs[:, 1])[inverse.reshape(-1)].reshape(t.shape)
         if changing.any():
             offsets[changing] = [utc_offset_s(self.timezone, int(s)) for s in t[changing]]
         return offsets
 
-    def local_day(self, epoch_s: np.ndarray | int) -> np.ndarray:
+    def local_day(self, epoch_s: Array | int) -> Array:
         """Local civil day since 1970-01-01 [d] of each instant ``epoch_s`` [s]."""
         t = np.asarray(epoch_s, dtype=np.int64)
         return np.asarray(np.floor_divide(t + self.utc_offsets_s(t), SECONDS_PER_DAY))
 
-    def _local_midnight_utc(self, days: np.ndarray) -> np.ndarray:
+    def _local_midnight_utc(self, days: Array) -> Array:
         """UTC instant [s] at which each local day starts, using the offset at local noon.
 
         Taking the noon offset keeps DST days at 24 h; the hour gained or lost falls at night,
@@ -155,14 +156,14 @@ class Weather:
     def _rng(self, stream: Stream, block: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, int(stream), self.key, 0, block + _BLOCK_KEY_OFFSET])
 
-    def _innovation_block(self, block: int) -> np.ndarray:
+    def _innovation_block(self, block: int) -> Array:
         z = self._innovations.get(block)
         if z is None:
             z = self._innovations[block] = self._rng(Stream.TEMPERATURE, block).standard_normal(BLOCK_DAYS)
         return z
 
     @staticmethod
-    def _gather(days: np.ndarray, cache: dict[int, np.ndarray], fill: Callable[[int], np.ndarray]) -> np.ndarray:
+    def _gather(days: Array, cache: dict[int, Array], fill: Callable[[int], Array]) -> Array:
         """Look up per-day values in per-block ``cache``, computing missing blocks with ``fill(block)``."""
         blocks = np.floor_divide(days, BLOCK_DAYS)
         if days.size == 1:
@@ -195,7 +196,7 @@ class Weather:
 
     # --- temperature --------------------------------------------------------------------------
 
-    def seasonal_mean_c(self, days: np.ndarray | int) -> np.ndarray:
+    def seasonal_mean_c(self, days: Array | int) -> Array:
         """Climatological daily mean temperature [degC] of local ``days``, without the anomaly.
 
         Day 0 (1970-01-01) is day-of-year 1, and a mean tropical year keeps the calendar within
@@ -206,7 +207,7 @@ class Weather:
         phase = 2.0 * np.pi * (d - (c.coldest_day - 1)) / DAYS_PER_YEAR
         return np.asarray(c.temp_mean_c - c.temp_amplitude_c * np.cos(phase))
 
-    def _daily_mean_block(self, block: int) -> np.ndarray:
+    def _daily_mean_block(self, block: int) -> Array:
         n_w = self._ar_weights.size
         first = block * BLOCK_DAYS - (n_w - 1)
         first_block = first // BLOCK_DAYS
@@ -216,7 +217,7 @@ class Weather:
         days = np.arange(block * BLOCK_DAYS, (block + 1) * BLOCK_DAYS)
         return np.asarray(self.seasonal_mean_c(days) + anomaly)
 
-    def daily_mean_c(self, days: np.ndarray | int) -> np.ndarray:
+    def daily_mean_c(self, days: Array | int) -> Array:
         """Daily mean temperature [degC] of local ``days`` (int days since 1970-01-01).
 
         Seasonal cosine plus a stationary AR(1) anomaly (sd ``temp_noise_c``, lag-1 correlation
@@ -224,14 +225,14 @@ class Weather:
         """
         return self._gather(_as_days(days), self._daily_mean, self._daily_mean_block)
 
-    def siglinde_mean_c(self, days: np.ndarray | int) -> np.ndarray:
+    def siglinde_mean_c(self, days: Array | int) -> Array:
         """SigLinDe geometric-mean temperature [degC]: (T_D + T_D-1 / 2 + T_D-2 / 4 + T_D-3 / 8) / 1.875."""
         d = _as_days(days)
         total = self.daily_mean_c(d) + 0.5 * self.daily_mean_c(d - 1)
         total = total + 0.25 * self.daily_mean_c(d - 2) + 0.125 * self.daily_mean_c(d - 3)
         return np.asarray(total / 1.875)
 
-    def temperature_c(self, epoch_s: np.ndarray | int) -> np.ndarray:
+    def temperature_c(self, epoch_s: Array | int) -> Array:
         """Air temperature [degC] at instants ``epoch_s`` [s].
 
         The daily means are interpolated linearly between local noons, so the curve has no jump
@@ -259,14 +260,14 @@ class Weather:
         nu = mean * (1.0 - mean) / var - 1.0
         return mean * nu, (1.0 - mean) * nu
 
-    def _clearness_block(self, block: int) -> np.ndarray:
+    def _clearness_block(self, block: int) -> Array:
         if self._beta is None:
             return np.full(BLOCK_DAYS, self.climate.clearness_mean)
         a, b = self._beta
         draws = self._rng(Stream.CLEARNESS, block).beta(a, b, BLOCK_DAYS)
         return np.asarray(np.clip(draws, _MIN_CLEARNESS, 1.0))
 
-    def clearness(self, days: np.ndarray | int) -> np.ndarray:
+    def clearness(self, days: Array | int) -> Array:
         """Daily clearness [-] in (0, 1] of local ``days``: GHI as a fraction of clear-sky GHI.
 
         Beta distributed, mean ``clearness_mean``, sd ``clearness_sd``, independent from day to day
@@ -274,7 +275,7 @@ class Weather:
         """
         return self._gather(_as_days(days), self._clearness, self._clearness_block)
 
-    def ghi_w_m2(self, epoch_s: np.ndarray | int) -> np.ndarray:
+    def ghi_w_m2(self, epoch_s: Array | int) -> Array:
         """Global horizontal irradiance [W/m2] at instants ``epoch_s`` [s]: clear-sky x clearness of the local day."""
         t = np.asarray(epoch_s, dtype=np.int64)
         c = self.climate
@@ -284,7 +285,7 @@ class Weather:
         """Mean GHI [W/m2] over ``[start_s, end_s)`` [s] from ``steps`` midpoint samples."""
         return float(self.mean_ghi_w_m2_many(np.asarray([start_s]), end_s - start_s, steps)[0])
 
-    def mean_ghi_w_m2_many(self, starts_s: np.ndarray, duration_s: int, steps: int = 6) -> np.ndarray:
+    def mean_ghi_w_m2_many(self, starts_s: Array, duration_s: int, steps: int = 6) -> Array:
         """Mean GHI [W/m2] over ``[s, s + duration_s)`` for each start ``s`` [s], from ``steps`` midpoints each."""
         if steps < 1 or duration_s <= 0:
             raise ValueError("need steps >= 1 and a positive duration")
@@ -293,7 +294,7 @@ class Weather:
         samples = self.ghi_w_m2(starts[..., None] + offsets)
         return np.asarray(samples.mean(axis=-1))
 
-    def _irradiation_block(self, block: int) -> np.ndarray:
+    def _irradiation_block(self, block: int) -> Array:
         days = np.arange(block * BLOCK_DAYS, (block + 1) * BLOCK_DAYS, dtype=np.int64)
         steps = SECONDS_PER_DAY // _IRRADIATION_STEP_S
         mids = np.arange(steps, dtype=np.int64) * _IRRADIATION_STEP_S + _IRRADIATION_STEP_S // 2
@@ -302,11 +303,11 @@ class Weather:
         clear = clear_sky_ghi(c.latitude_deg, c.longitude_deg, times).sum(axis=1) * (_IRRADIATION_STEP_S / 3.6e6)
         return np.asarray(clear * self.clearness(days))
 
-    def daily_irradiation_kwh_m2(self, days: np.ndarray | int) -> np.ndarray:
+    def daily_irradiation_kwh_m2(self, days: Array | int) -> Array:
         """Global horizontal irradiation [kWh/m2] of each local day (10-minute midpoint integral)."""
         return self._gather(_as_days(days), self._irradiation, self._irradiation_block)
 
-    def hourly(self, start_s: int, end_s: int) -> dict[str, np.ndarray]:
+    def hourly(self, start_s: int, end_s: int) -> dict[str, Array]:
         """Weather for each whole hour starting in ``[start_s, end_s)`` [s], to write beside the ground truth.
 
         Returns

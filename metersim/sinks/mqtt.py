@@ -43,6 +43,8 @@ SERVICE_EVERY = 100
 BACKOFF_START_S = 0.25
 #: longest single wait inside a blocking step [s]; bounds how late deadlines are noticed
 STEP_S = 0.05
+#: longest burst above ``max_rate_msg_s`` after an idle spell [s of the rate]
+RATE_BURST_S = 0.05
 #: a connection that lasted this long [s] was healthy: after losing it, retry at once with a fresh backoff
 STABLE_S = 5.0
 #: QoS 2 messages in flight at most. Mosquitto keeps at most ``max_inflight_messages`` (default 20)
@@ -97,6 +99,8 @@ class MqttSink(SinkBase):
         self._closed = False
         self._disconnecting = False  # our own DISCONNECT is not a lost connection
         self._backoff_s = BACKOFF_START_S
+        self._rate = output.max_rate_msg_s
+        self._next_slot = 0.0  # monotonic time [s] at which the next batch may be published
         self._next_attempt = 0.0  # monotonic [s]
         self._connecting_since = 0.0  # monotonic [s]
         self._up_since = 0.0  # monotonic [s]
@@ -227,6 +231,7 @@ class MqttSink(SinkBase):
         i = 0
         while i < count:
             end = min(i + SERVICE_EVERY, count)
+            self._pace(end - i)
             start = i
             while i < end:
                 if publish(topics[i], payloads[i], qos, retain).rc == _QUEUE_SIZE:
@@ -251,12 +256,24 @@ class MqttSink(SinkBase):
             while self._state is not _State.UP:
                 self._step(STEP_S)
             end = min(i + SERVICE_EVERY, count)
+            self._pace(end - i)
             start = i
             while i < end and publish(topics[i], payloads[i], 0, retain).rc == _OK:
                 i += 1
             stats.accepted += i - start
             stats.in_flight += i - start
             self._service()
+
+    def _pace(self, count: int) -> None:
+        """Hold the publish rate at ``max_rate_msg_s``, servicing the connection while waiting."""
+        if self._rate is None:
+            return
+        now = time.monotonic()
+        # After an idle spell, allow at most a short burst rather than everything that was "saved".
+        slot = max(self._next_slot, now - RATE_BURST_S)
+        self._next_slot = slot + count / self._rate
+        while (wait := slot - time.monotonic()) > 0:
+            self._step(min(wait, STEP_S))
 
     # --- driving the connection -----------------------------------------------------------------
 
