@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,19 @@ def test_every_config_runs_a_short_window_into_a_file(tmp_path, config):
 
 def _count_outputs(config: Path) -> int:
     return len(yaml.safe_load(config.read_text())["outputs"])
+
+
+def test_a_live_run_from_now_follows_the_wall_clock(tmp_path):
+    data = file_scenario(tmp_path, start="now", duration="20s", speed=1)
+    for group in data["fleet"]:
+        group.update(interval_s=10, jitter_s=2)
+    began = time.time()
+    result = metersim("run", str(write(tmp_path, data)), "--quiet", timeout=60)
+    elapsed = time.time() - began
+    assert result.returncode == 0, result.stderr
+    readings = [json.loads(line) for line in (tmp_path / "readings.jsonl").read_text().splitlines()]
+    assert len(readings) == 30 * 2  # two 10-second intervals per meter
+    assert elapsed < 25  # the start is aligned down to 10 s, then the run keeps pace with the clock
+    for reading in readings:
+        sent = datetime.fromisoformat(reading["sent_at"]).timestamp()
+        assert began - 12 <= sent <= time.time() + 1  # sent in (simulated) real time
