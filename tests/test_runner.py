@@ -82,3 +82,69 @@ def test_bills_reproduce_a_recomputation_from_the_truth_ledger(tmp_path):
             "kWh" if meter.startswith("NL-E") else "m3",
         )
         assert Decimal(bills[meter]["total"]) == expected.total
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+
+
+def test_metersim_bill_matches_bills_worked_out_by_hand_from_the_ledger(tmp_path):
+    """Three tariffs (time of use, slabs, two-band), billed by the CLI and by plain arithmetic here."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    nepra = yaml.safe_load((ROOT / "configs" / "lahore-feeder.yaml").read_text())["tariffs"]["nepra-tou"]
+    uz_gas = yaml.safe_load((ROOT / "configs" / "tashkent-gas.yaml").read_text())["tariffs"]["uz-gas"]
+    nl = yaml.safe_load((ROOT / "configs" / "amsterdam-dsmr.yaml").read_text())["tariffs"]["nl-two-band"]
+    group = {"count": 3, "interval_s": 3600}
+    scenario = {
+        "simulation": {"start": "2026-01-10T00:00:00+05:00", "duration": "2d", "seed": 9},
+        "tariffs": {"nepra": nepra, "uz-gas": uz_gas, "nl": nl},
+        "fleet": [
+            {**group, "name": "pk", "commodity": "electricity", "timezone": "Asia/Karachi", "annual_kwh": 30000,
+             "tariff": "nepra"},
+            {**group, "name": "uz", "commodity": "gas", "timezone": "Asia/Tashkent", "annual_m3": 60000,
+             "tariff": "uz-gas"},
+            {**group, "name": "nl", "commodity": "electricity", "timezone": "Europe/Amsterdam", "annual_kwh": 3000,
+             "tariff": "nl"},
+        ],
+        "outputs": [{"type": "discard"}],
+        "truth": {"path": str(tmp_path / "truth.csv")},
+    }  # fmt: skip
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    for args in (["run", str(path), "--quiet"], ["bill", str(path), "--out", str(tmp_path / "bills.csv"), "--quiet"]):
+        result = subprocess.run([sys.executable, "-m", "metersim", *args], capture_output=True, text=True, cwd=ROOT)
+        assert result.returncode == 0, result.stderr
+    units: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    with open(tmp_path / "truth.csv") as f:
+        for row in csv.DictReader(f):
+            units[row["meter_id"]][row["band"]] += Decimal(row["import"])
+    with open(tmp_path / "bills.csv") as f:
+        bills = {b["meter_id"]: b for b in csv.DictReader(f)}
+    assert len(bills) == 9
+    two_days = Decimal(2)
+    for meter, bands in units.items():
+        if meter.startswith("pk"):
+            # Peak and off-peak energy, 2 days of standing charge, then duty and GST on the subtotal.
+            subtotal = (
+                _money(bands["peak"] * Decimal("49.35"))
+                + _money(bands["off-peak"] * Decimal("33.02"))
+                + _money(two_days * 15)
+            )
+            taxes = _money(subtotal * Decimal("0.015")) + _money(subtotal * Decimal("0.18"))
+        elif meter.startswith("uz"):
+            # January: the first 500 m3 at 650 UZS, the rest at 1500 UZS; no standing charge or tax.
+            total = sum(bands.values(), Decimal(0))
+            subtotal = _money(min(total, Decimal(500)) * 650) + _money(max(total - 500, Decimal(0)) * 1500)
+            taxes = Decimal(0)
+        else:
+            subtotal = (
+                _money(bands["low"] * Decimal("0.2450"))
+                + _money(bands["normal"] * Decimal("0.2650"))
+                + _money(two_days * Decimal("0.85"))
+            )
+            taxes = _money(subtotal * Decimal("0.21"))
+        assert Decimal(bills[meter]["total"]) == subtotal + taxes, meter
