@@ -279,67 +279,83 @@ def _split_evenly(total: Array, parts: int) -> Array:
 
 
 def truth_columns(outcome: IntervalOutcome) -> dict[str, Any]:
-    """The ground-truth ledger rows of one interval (see ``docs`` in metersim.truth)."""
-    cohort, meters, grid = outcome.cohort, outcome.meters, outcome.grid
-    group = cohort.group
-    n, m = len(meters.ids), len(grid.ids) if grid is not None else 0
-    rows = n + m
-
-    def both(meter_values: Array, grid_values: Array | None) -> Array:
-        if grid is None or grid_values is None:
-            return meter_values
-        return np.concatenate([meter_values, grid_values])
-
-    def registers(block: ReadingBlock | None, obis: str) -> Array:
-        if block is None:
-            return np.zeros(0, dtype=np.int64)
-        for code, values in block.registers:
-            if code == obis:
-                return values
-        return np.zeros(len(block.ids), dtype=np.int64)
-
-    import_obis = IMPORT_OBIS if group.commodity == "electricity" else GAS_OBIS
-    zeros_n = np.zeros(n, dtype=np.int64)
-    places = cohort.topology.meter_fields() if cohort.topology is not None else [{}] * n
-    grid_places = cohort.topology.grid_fields() if cohort.topology is not None and grid is not None else []
-    all_places = places + grid_places
+    """The ground-truth ledger rows of one interval: meters, then grid-side meters (see metersim.truth)."""
+    topology, meters, grid = outcome.cohort.topology, outcome.meters, outcome.grid
     converted = next((v for code, v, _ in meters.partial_registers if code == GAS_CONVERTED_OBIS), None)
-    columns: dict[str, Any] = {
-        "interval_end": [meters.ts] * rows,
+    columns = _block_truth(
+        outcome,
+        meters,
+        true_milli=outcome.load_milli,
+        devices=["meter"] * len(meters.ids),
+        places=topology.meter_fields() if topology is not None else None,
+        converted_milli=np.where(outcome.cohort.has_converter, converted, 0) if converted is not None else None,
+    )
+    if grid is None or topology is None:
+        return columns
+    assert grid.export_milli is not None
+    grid_columns = _block_truth(
+        outcome,
+        grid,
+        true_milli=grid.interval_milli - grid.export_milli,
+        devices=topology.grid_devices(),
+        places=topology.grid_fields(),
+        losses_milli=outcome.grid_losses_milli,
+        unmetered_milli=outcome.grid_unmetered_milli,
+    )
+    return {name: _concat(values, grid_columns[name]) for name, values in columns.items()}
+
+
+def _block_truth(
+    outcome: IntervalOutcome,
+    block: ReadingBlock,
+    *,
+    true_milli: Array,
+    devices: list[str],
+    places: list[dict[str, str]] | None,
+    converted_milli: Array | None = None,
+    losses_milli: Array | None = None,
+    unmetered_milli: Array | None = None,
+) -> dict[str, Any]:
+    rows = len(block.ids)
+    zeros = np.zeros(rows, dtype=np.int64)
+    registers = dict(block.registers)
+    import_obis = GAS_OBIS if block.commodity == "gas" else IMPORT_OBIS
+    group = outcome.cohort.group
+    places = places or [{"region": group.region or ""}] * rows
+
+    def kilo(milli: Array | None) -> Array:
+        """Thousandths to the unit (kWh or m3)."""
+        return (zeros if milli is None else milli) / 1000
+
+    return {
+        "interval_end": [block.ts] * rows,
         "interval_end_s": np.full(rows, outcome.end_s, dtype=np.int64),
-        "meter_id": meters.ids + (grid.ids if grid is not None else []),
-        "device": ["meter"] * n + (cohort.topology.grid_devices() if cohort.topology is not None and grid else []),
+        "meter_id": block.ids,
+        "device": devices,
         "group": [group.name] * rows,
-        "commodity": [group.commodity] * rows,
-        "unit": [meters.unit] * rows,
-        "seq": np.full(rows, outcome.seq, dtype=np.int64),
-        "true_consumption": both(
-            outcome.load_milli,
-            grid.interval_milli - grid.export_milli if grid and grid.export_milli is not None else None,
-        )
-        / 1000,
-        "import": both(meters.interval_milli, grid.interval_milli if grid else None) / 1000,
-        "export": both(
-            meters.export_milli if meters.export_milli is not None else zeros_n,
-            grid.export_milli if grid else None,
-        )
-        / 1000,
-        "register_import": both(registers(meters, import_obis), registers(grid, IMPORT_OBIS) if grid else None) / 1000,
-        "register_export": both(registers(meters, EXPORT_OBIS), registers(grid, EXPORT_OBIS) if grid else None) / 1000,
-        "register_converted": both(
-            np.where(cohort.has_converter, converted, 0) if converted is not None else zeros_n,
-            np.zeros(m, dtype=np.int64) if grid else None,
-        )
-        / 1000,
+        "commodity": [block.commodity] * rows,
+        "unit": [block.unit] * rows,
+        "seq": np.full(rows, block.seq, dtype=np.int64),
+        "true_consumption": kilo(true_milli),
+        "import": kilo(block.interval_milli),
+        "export": kilo(block.export_milli),
+        "register_import": kilo(registers.get(import_obis)),
+        "register_export": kilo(registers.get(EXPORT_OBIS)),
+        "register_converted": kilo(converted_milli),
         "band": [outcome.band_name] * rows,
         "temperature_c": np.full(rows, np.nan if outcome.temperature_c is None else round(outcome.temperature_c, 2)),
         "ghi_w_m2": np.full(rows, np.nan if outcome.ghi_w_m2 is None else round(outcome.ghi_w_m2, 1)),
-        "region": [p.get("region", group.region or "") for p in all_places],
-        "substation": [p.get("substation", "") for p in all_places],
-        "feeder": [p.get("feeder", "") for p in all_places],
-        "transformer": [p.get("transformer", "") for p in all_places],
-        "losses": both(zeros_n, outcome.grid_losses_milli) / 1000,
-        "unmetered": both(zeros_n, outcome.grid_unmetered_milli) / 1000,
+        "region": [p.get("region", "") for p in places],
+        "substation": [p.get("substation", "") for p in places],
+        "feeder": [p.get("feeder", "") for p in places],
+        "transformer": [p.get("transformer", "") for p in places],
+        "losses": kilo(losses_milli),
+        "unmetered": kilo(unmetered_milli),
         "published": np.ones(rows, dtype=bool),
     }
-    return columns
+
+
+def _concat(first: Any, second: Any) -> Any:
+    if isinstance(first, np.ndarray):
+        return np.concatenate([first, second])
+    return list(first) + list(second)
