@@ -57,8 +57,21 @@ class IntervalOutcome:
     load_milli: Array  # true consumption of each meter [Wh or litres]
     grid_losses_milli: Array | None
     grid_unmetered_milli: Array | None
-    temperature_c: float | None  # region air temperature at the interval middle [degC]
-    ghi_w_m2: float | None  # region irradiance at the interval middle [W/m2]
+    weather: Weather | None  # the group's region, sampled on demand below
+
+    @cached_property
+    def temperature_c(self) -> float | None:
+        """Region air temperature at the interval middle [degC]."""
+        if self.weather is None:
+            return None
+        return float(self.weather.temperature_c(np.array([(self.start_s + self.end_s) // 2]))[0])
+
+    @cached_property
+    def ghi_w_m2(self) -> float | None:
+        """Region global horizontal irradiance at the interval middle [W/m2]."""
+        if self.weather is None:
+            return None
+        return float(self.weather.ghi_w_m2(np.array([(self.start_s + self.end_s) // 2]))[0])
 
     @cached_property
     def truth(self) -> dict[str, Any]:
@@ -121,26 +134,22 @@ class CohortSimulator:
             m = len(self.grid_ids)
             self.grid_import = np.zeros(m, dtype=np.int64)
             self.grid_export = np.zeros(m, dtype=np.int64)
-        self.meter_places = cohort.topology.meter_fields() if cohort.topology is not None else None
+        self.meter_places = cohort.topology.meter_fields if cohort.topology is not None else None
 
-    @cached_property
+    @property
     def grid_ids(self) -> list[str]:
-        return self.cohort.topology.grid_meter_ids() if self.cohort.topology is not None else []
+        return self.cohort.topology.grid_meter_ids if self.cohort.topology is not None else []
 
-    @cached_property
+    @property
     def grid_places(self) -> list[dict[str, str]]:
-        return self.cohort.topology.grid_fields() if self.cohort.topology is not None else []
-
-    @cached_property
-    def grid_devices(self) -> list[str]:
-        return self.cohort.topology.grid_devices() if self.cohort.topology is not None else []
+        return self.cohort.topology.grid_fields if self.cohort.topology is not None else []
 
     def step(self, seq: int, end_s: int) -> IntervalOutcome:
         """Simulate the interval ending at ``end_s`` [epoch s]; ``seq`` counts intervals from 0."""
         group, interval_s = self.group, self.interval_s
         start_s = end_s - interval_s
         local_start_s = start_s + utc_offset_s(group.timezone, start_s)
-        band = int(self.schedule.bands_at(start_s)[()]) if self.schedule else 0
+        band = self.schedule.band_at(start_s) if self.schedule else 0
         interval_index = end_s // interval_s
         ts = iso_local(end_s, group.timezone)
         extras: list[tuple[str, Any]] = []
@@ -195,8 +204,6 @@ class CohortSimulator:
             partial_registers=partial,
             extras=tuple(extras),
         )
-        weather = self.env.weather
-        middle = np.array([start_s + interval_s // 2])
         return IntervalOutcome(
             cohort=self.cohort,
             seq=seq,
@@ -209,8 +216,7 @@ class CohortSimulator:
             load_milli=load_milli,
             grid_losses_milli=grid_step.losses_milli if grid_step is not None else None,
             grid_unmetered_milli=grid_step.unmetered_milli if grid_step is not None else None,
-            temperature_c=float(weather.temperature_c(middle)[0]) if weather is not None else None,
-            ghi_w_m2=float(weather.ghi_w_m2(middle)[0]) if weather is not None else None,
+            weather=self.env.weather,
         )
 
     def _grid_block(self, delivered_milli: Array, seq: int, ts: str) -> ReadingBlock:
@@ -218,7 +224,8 @@ class CohortSimulator:
         exported = np.maximum(-delivered_milli, 0)
         self.grid_import += imported
         self.grid_export += exported
-        devices, places = self.grid_devices, self.grid_places
+        assert self.cohort.topology is not None
+        devices, places = self.cohort.topology.grid_devices, self.grid_places
         return ReadingBlock(
             ids=self.grid_ids,
             commodity="electricity",
@@ -287,7 +294,7 @@ def truth_columns(outcome: IntervalOutcome) -> dict[str, Any]:
         meters,
         true_milli=outcome.load_milli,
         devices=["meter"] * len(meters.ids),
-        places=topology.meter_fields() if topology is not None else None,
+        places=topology.meter_fields if topology is not None else None,
         converted_milli=np.where(outcome.cohort.has_converter, converted, 0) if converted is not None else None,
     )
     if grid is None or topology is None:
@@ -297,8 +304,8 @@ def truth_columns(outcome: IntervalOutcome) -> dict[str, Any]:
         outcome,
         grid,
         true_milli=grid.interval_milli - grid.export_milli,
-        devices=topology.grid_devices(),
-        places=topology.grid_fields(),
+        devices=topology.grid_devices,
+        places=topology.grid_fields,
         losses_milli=outcome.grid_losses_milli,
         unmetered_milli=outcome.grid_unmetered_milli,
     )

@@ -24,7 +24,6 @@ class Cohort:
     """
 
     group: MeterGroup
-    first_global: int  # global index of the first meter [-]
     scale: Array  # per-meter annual scale, lognormal with mean 1 [-]
     initial_milli: Array  # initial register [Wh or litres], int64
     offset_s: Array  # report delay after each interval end [s], int32
@@ -59,7 +58,7 @@ class Cohort:
             ids = self.ids if ids is None else ids
             if places is None:
                 no_place = {**_NO_PLACE, "region": self.group.region or ""}
-                places = self.topology.meter_fields() if self.topology is not None else [no_place] * len(ids)
+                places = self.topology.meter_fields if self.topology is not None else [no_place] * len(ids)
             topics = [
                 template.format(meter_id=m, commodity=commodity, group=name, **place) for m, place in zip(ids, places)
             ]
@@ -67,7 +66,7 @@ class Cohort:
         return topics
 
 
-def build_cohort(group: MeterGroup, seed: int, first_global: int) -> Cohort:
+def build_cohort(group: MeterGroup, seed: int) -> Cohort:
     """Draw one group's static attributes from their addressable streams."""
     key, n = group_key(group.name), group.count
 
@@ -94,7 +93,6 @@ def build_cohort(group: MeterGroup, seed: int, first_global: int) -> Cohort:
     swh_fraction = group.solar_water_heater.fraction if group.solar_water_heater else 0.0
     return Cohort(
         group=group,
-        first_global=first_global,
         scale=scale,
         initial_milli=np.floor(initial * group.initial_register_max * 1000).astype(np.int64),
         offset_s=offsets.astype(np.int32),
@@ -111,8 +109,4 @@ def build_cohort(group: MeterGroup, seed: int, first_global: int) -> Cohort:
 
 def build_fleet(scenario: Scenario) -> list[Cohort]:
     """One cohort per group, in scenario order."""
-    cohorts, first = [], 0
-    for group in scenario.fleet:
-        cohorts.append(build_cohort(group, scenario.simulation.seed, first))
-        first += group.count
-    return cohorts
+    return [build_cohort(group, scenario.simulation.seed) for group in scenario.fleet]

@@ -15,6 +15,7 @@ reference is the expected mean net load of that transformer or feeder, so at mea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -38,11 +39,13 @@ class Topology:
     transformer_feeder: Array  # feeder index of each transformer
     meter_transformer: Array  # transformer index of each meter
 
+    @cached_property
     def meter_fields(self) -> list[dict[str, str]]:
         """``{region, substation, feeder, transformer}`` for each meter."""
         per_transformer = [self._fields(t) for t in range(len(self.transformer_ids))]
         return [per_transformer[t] for t in self.meter_transformer.tolist()]
 
+    @cached_property
     def grid_fields(self) -> list[dict[str, str]]:
         """The same fields for each grid-side meter: transformers first, then feeders."""
         fields = []
@@ -54,6 +57,7 @@ class Topology:
                 fields.append({"region": self.region, "substation": substation, "feeder": feeder, "transformer": ""})
         return fields
 
+    @cached_property
     def grid_meter_ids(self) -> list[str]:
         ids = []
         if self.config.transformer_meters:
@@ -62,6 +66,7 @@ class Topology:
             ids += self.feeder_ids
         return ids
 
+    @cached_property
     def grid_devices(self) -> list[str]:
         return ["transformer"] * len(self.transformer_ids) * self.config.transformer_meters + ["feeder"] * len(
             self.feeder_ids

@@ -53,11 +53,11 @@ class RunReport:
         self.readings_per_s = round(counters.readings_generated / wall_s, 1) if wall_s > 0 else 0.0
         self.outputs = [
             OutputReport(
-                output=getattr(s, "describe", lambda s=s: s.name)(),
+                output=s.describe(),
                 accepted=s.stats.accepted,
                 acknowledged=s.stats.acknowledged,
                 errors=s.stats.errors,
-                in_flight=s.stats.accepted - s.stats.acknowledged - s.stats.errors,
+                in_flight=s.stats.in_flight,
             )
             for s in sinks
         ]
@@ -121,7 +121,7 @@ class ProgressDisplay:
 
     def update(self, counters: EngineCounters) -> None:
         elapsed = max(time.monotonic() - self._began, 1e-9)
-        in_flight = sum(s.stats.accepted - s.stats.acknowledged - s.stats.errors for s in self._sinks)
+        in_flight = sum(s.stats.in_flight for s in self._sinks)
         self._progress.update(
             self._task,
             completed=counters.simulated_now_s - self._start_s,

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
 
 from rich.console import Console
 
@@ -73,7 +72,7 @@ def build_simulators(scenario: Scenario, window: Window) -> tuple[list[CohortSim
 
 def open_sink(output: Output, stack: ExitStack, log: Callable[[str], None]) -> Sink:
     """Create and open the sink for one output; ``stack`` closes it (and any embedded broker)."""
-    sink: Any
+    sink: Sink
     if isinstance(output, MqttOutput):
         from metersim.sinks.mqtt import MqttSink  # paho is only imported when MQTT is used
 
@@ -94,7 +93,7 @@ def open_sink(output: Output, stack: ExitStack, log: Callable[[str], None]) -> S
     else:  # pragma: no cover - the config union is exhaustive
         raise TypeError(f"unknown output {output!r}")
     stack.enter_context(sink)
-    return sink  # type: ignore[no-any-return]
+    return sink
 
 
 @contextmanager

@@ -24,12 +24,14 @@ from functools import lru_cache
 import numpy as np
 
 from metersim._array import Array
+from metersim.calendar import day_type as calendar_day_type
 from metersim.calendar import day_types, year_days
 from metersim.config import MeterGroup
 from metersim.model import solar
+from metersim.model.noise import LognormalAR1
 from metersim.model.shapes import DAY_WEIGHTS, HOT_WATER, electricity_shape, fixed_shape
 from metersim.model.weather import Weather
-from metersim.streams import Stream, draw, standard_normal
+from metersim.streams import Stream, draw
 from metersim.timebase import SECONDS_PER_DAY
 
 DAYS_PER_YEAR = 365.2425
@@ -79,8 +81,6 @@ class ElectricityModel:
         self.scale, self.shift_slots = scale, shift_slots
         self.monthly = tuple(monthly_factors) if monthly_factors else (1.0,) * 12
         self.weights = tuple(DAY_WEIGHTS[group.profile][d] for d in range(3))
-        n, sigma = group.count, group.noise_sigma
-        self.sigma, self.phi = sigma, group.noise_phi
         self.slots = SECONDS_PER_DAY // group.interval_s
         spike_kwh_per_year = group.spikes_per_day * group.spike_kw * SPIKE_HOURS * DAYS_PER_YEAR
         # Spikes are part of the annual total: the smooth base carries the rest (at least half).
@@ -90,8 +90,7 @@ class ElectricityModel:
         self.pv_kwp = pv_kwp[self.pv_index]
         self.has_pv_config = group.pv is not None
         self.swh_index = np.flatnonzero(has_swh)
-        # Stationary start: the first interval's noise has the same distribution as any later one.
-        self.noise_state = sigma * draw(seed, Stream.NOISE_INIT, key, n, first_interval, standard_normal)
+        self.noise = LognormalAR1(seed, key, group.count, group.noise_sigma, group.noise_phi, first_interval)
 
     def _swh_fraction_on(self, local_day: int) -> float:
         assert self.weather is not None and self.group.solar_water_heater is not None
@@ -102,7 +101,7 @@ class ElectricityModel:
         group, n = self.group, self.group.count
         interval_s = group.interval_s
         local_day = local_start_s // SECONDS_PER_DAY
-        day_type = int(day_types(np.array([local_day]), self.country)[0])
+        day_type = calendar_day_type(local_day, self.country)
         year, month = _year_month(local_start_s)
         level = (
             self.base_kwh
@@ -123,9 +122,7 @@ class ElectricityModel:
                 hot_water[self.swh_index] *= 1.0 - self._swh_fraction_on(local_day)
             shape = (1.0 - w) * shape + w * hot_water
 
-        z = draw(self.seed, Stream.NOISE, self.key, n, interval_index, standard_normal)
-        self.noise_state = self.phi * self.noise_state + np.sqrt(1.0 - self.phi**2) * self.sigma * z
-        load = level * self.scale * shape * np.exp(self.noise_state - self.sigma**2 / 2)
+        load = level * self.scale * shape * self.noise.step(interval_index)
         if self.spike_rate > 0:
             spikes = draw(self.seed, Stream.SPIKES, self.key, n, interval_index, self._spikes)
             load = load + spikes

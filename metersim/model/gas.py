@@ -27,9 +27,9 @@ from metersim._array import Array
 from metersim.calendar import year_days
 from metersim.config import MeterGroup
 from metersim.model import solar
+from metersim.model.noise import LognormalAR1
 from metersim.model.shapes import COOKING, HEATING, HOT_WATER, fixed_shape
 from metersim.model.weather import Weather
-from metersim.streams import Stream, draw, standard_normal
 from metersim.timebase import SECONDS_PER_DAY
 
 DAYS_PER_YEAR = 365.2425
@@ -73,13 +73,12 @@ class GasModel:
         weather: Weather,
         first_interval: int,
     ) -> None:
-        self.group, self.seed, self.key, self.weather = group, seed, key, weather
+        self.group, self.weather = group, weather
         self.scale, self.shift_slots = scale, shift_slots
         self.swh_index = np.flatnonzero(has_swh)
         self.converter_index = np.flatnonzero(has_converter)
         self.slots = SECONDS_PER_DAY // group.interval_s
-        self.sigma, self.phi = group.noise_sigma, group.noise_phi
-        self.noise_state = self.sigma * draw(seed, Stream.NOISE_INIT, key, group.count, first_interval, standard_normal)
+        self.noise = LognormalAR1(seed, key, group.count, group.noise_sigma, group.noise_phi, first_interval)
 
     def _swh_fraction_on(self, local_day: int) -> float:
         assert self.weather is not None and self.group.solar_water_heater is not None
@@ -102,10 +101,8 @@ class GasModel:
             + hot_water
             + c * fixed_shape(COOKING, interval_s)[positions]
         )
-        z = draw(self.seed, Stream.NOISE, self.key, n, interval_index, standard_normal)
-        self.noise_state = self.phi * self.noise_state + np.sqrt(1.0 - self.phi**2) * self.sigma * z
         mean_interval = group.annual_amount * interval_s / (SECONDS_PER_DAY * DAYS_PER_YEAR)
-        volume = mean_interval * self.scale * demand * np.exp(self.noise_state - self.sigma**2 / 2)
+        volume = mean_interval * self.scale * demand * self.noise.step(interval_index)
         volume_milli = np.rint(volume * 1000).astype(np.int64)
         temperature = float(self.weather.daily_mean_c(np.array([day]))[0])
         converted = np.zeros(n, dtype=np.int64)

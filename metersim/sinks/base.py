@@ -58,7 +58,11 @@ class SinkStats:
     accepted: int = 0  # handed to the sink by the engine
     acknowledged: int = 0  # durably written, or acknowledged by the broker (QoS >= 1) / sent (QoS 0)
     errors: int = 0  # messages the sink knows it failed to deliver
-    in_flight: int = 0  # accepted but not yet acknowledged
+
+    @property
+    def in_flight(self) -> int:
+        """Accepted but neither acknowledged nor known lost."""
+        return self.accepted - self.acknowledged - self.errors
 
 
 class Sink(Protocol):
@@ -66,6 +70,9 @@ class Sink(Protocol):
 
     name: str
     stats: SinkStats
+
+    def describe(self) -> str:
+        """A short human-readable name for the summary table, e.g. ``file out/readings.jsonl``."""
 
     def open(self) -> None:
         """Acquire resources (files, connections). Raise a MetersimError subclass on failure."""
@@ -102,6 +109,9 @@ class SinkBase:
 
     def __init__(self) -> None:
         self.stats = SinkStats()
+
+    def describe(self) -> str:
+        return self.name
 
     def open(self) -> None:
         return None

@@ -8,9 +8,6 @@ from metersim.sinks.base import Outbox, SinkBase
 class DiscardSink(SinkBase):
     name = "discard"
 
-    def describe(self) -> str:
-        return "discard"
-
     def send(self, outbox: Outbox) -> None:
         n = len(outbox)
         self.stats.accepted += n

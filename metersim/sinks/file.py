@@ -22,7 +22,6 @@ class FileSink(SinkBase):
         super().__init__()
         self.path = Path(path)
         self._file: BinaryIO | None = None
-        self._unflushed = 0
 
     def describe(self) -> str:
         return f"file {self.path}"
@@ -39,8 +38,6 @@ class FileSink(SinkBase):
             raise OutputNotWritableError(f"{self.path} is not open")
         payloads = outbox.payloads
         self.stats.accepted += len(payloads)
-        self._unflushed += len(payloads)
-        self.stats.in_flight = self._unflushed
         try:
             self._file.write(b"\n".join(payloads) + b"\n")
         except OSError as exc:
@@ -53,8 +50,7 @@ class FileSink(SinkBase):
             self._file.flush()
         except OSError as exc:
             self._fail(exc)
-        self.stats.acknowledged += self._unflushed
-        self._unflushed = self.stats.in_flight = 0
+        self.stats.acknowledged += self.stats.in_flight
 
     def close(self) -> None:
         if self._file is None:
@@ -68,6 +64,5 @@ class FileSink(SinkBase):
 
     def _fail(self, exc: OSError) -> None:
         """Count what was accepted but never reached the disk, then stop the run."""
-        self.stats.errors += self._unflushed
-        self._unflushed = self.stats.in_flight = 0
+        self.stats.errors += self.stats.in_flight
         raise OutputNotWritableError(f"cannot write {self.path}: {exc.strerror or exc}") from None

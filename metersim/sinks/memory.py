@@ -15,9 +15,6 @@ class MemorySink(SinkBase):
         self.topic = topic
         self.messages: list[tuple[str, bytes]] = []
 
-    def describe(self) -> str:
-        return "memory"
-
     def send(self, outbox: Outbox) -> None:
         self.messages.extend(zip(outbox.topics(self.topic), outbox.payloads))
         self.stats.accepted += len(outbox)

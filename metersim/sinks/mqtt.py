@@ -219,7 +219,6 @@ class MqttSink(SinkBase):
             lost = self.stats.in_flight
             if lost > 0:
                 self.stats.errors += lost
-                self.stats.in_flight = 0
 
     # --- publishing ---------------------------------------------------------------------------------
 
@@ -237,13 +236,11 @@ class MqttSink(SinkBase):
                 if publish(topics[i], payloads[i], qos, retain).rc == _QUEUE_SIZE:
                     # The bounded buffer is full: wait for acknowledgements (or a reconnect), retry.
                     stats.accepted += i - start
-                    stats.in_flight += i - start
                     start = i
                     step(STEP_S)
                     continue
                 i += 1
             stats.accepted += i - start
-            stats.in_flight += i - start
             self._service()
 
     def _send_qos0(self, topics: list[str], payloads: list[bytes], count: int) -> None:
@@ -261,7 +258,6 @@ class MqttSink(SinkBase):
             while i < end and publish(topics[i], payloads[i], 0, retain).rc == _OK:
                 i += 1
             stats.accepted += i - start
-            stats.in_flight += i - start
             self._service()
 
     def _pace(self, count: int) -> None:
@@ -326,7 +322,6 @@ class MqttSink(SinkBase):
             # paho's per-message on_publish for QoS 0 costs about a fifth of a publish.
             stats = self.stats
             stats.acknowledged += stats.in_flight
-            stats.in_flight = 0
 
     def _connect_overdue(self) -> bool:
         return time.monotonic() - self._connecting_since > self.output.connect_timeout_s
@@ -388,7 +383,6 @@ class MqttSink(SinkBase):
         lost = stats.in_flight
         if lost > 0:
             stats.errors += lost
-            stats.in_flight = 0
         return max(lost, 0)
 
     def _check_give_up(self) -> None:
@@ -447,7 +441,6 @@ class MqttSink(SinkBase):
     ) -> None:
         stats = self.stats
         stats.acknowledged += 1
-        stats.in_flight -= 1
 
     # --- setting up ---------------------------------------------------------------------------------
 

@@ -17,9 +17,6 @@ class StdoutSink(SinkBase):
         super().__init__()
         self._stream = stream
 
-    def describe(self) -> str:
-        return "stdout"
-
     def send(self, outbox: Outbox) -> None:
         stream = self._stream or sys.stdout.buffer
         payloads = outbox.payloads
