@@ -337,6 +337,7 @@ def write_bills(bills: list[Bill], path: str | Path) -> None:
     """
     header, rows = _rows(bills)
     try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)  # like every other output of a run
         if str(path).endswith(".parquet"):
             _write_parquet(header, rows, path)
             return

@@ -310,3 +310,10 @@ def test_parquet_round_trip(tmp_path: Path) -> None:
     assert [r["total"] for r in rows] == [b.total for b in bills]
     assert [r["units_day"] for r in rows] == [b.band_units["day"] for b in bills]
     assert rows[0]["days"] == D(1)
+
+
+def test_write_bills_creates_missing_folders(tmp_path: Path) -> None:
+    bill = compute_bill(ECONOMY7, "GB-1", "2026-01", 1, D(1), [6000, 4000], "kWh")
+    target = tmp_path / "new" / "folder" / "bills.csv"
+    write_bills([bill], target)
+    assert target.read_text().count("\n") == 2
