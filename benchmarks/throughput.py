@@ -33,7 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from metersim.config import Scenario, parse_scenario  # noqa: E402
-from metersim.runner import run_scenario  # noqa: E402
+from metersim.errors import MetersimError  # noqa: E402
+from metersim.simulation import Simulation  # noqa: E402
+from metersim.sinks.memory import MemorySink  # noqa: E402
 
 BASE: dict[str, Any] = {
     "simulation": {"start": "2026-01-01T00:00:00+05:00", "duration": "1d", "seed": 1, "speed": "max"},
@@ -81,10 +83,11 @@ def scenario(meters: int, output: dict[str, Any], duration: str = "1d", rich: bo
 
 def timed_run(s: Scenario) -> tuple[int, float]:
     """(readings, wall seconds) of one in-process run, failing loudly on errors."""
-    outcome = run_scenario(s, progress=False)
-    if outcome.error is not None:
-        raise SystemExit(f"benchmark run failed: {outcome.error}")
-    return outcome.report.readings_generated, outcome.report.wall_s
+    try:
+        report = Simulation(s).run()
+    except MetersimError as exc:
+        raise SystemExit(f"benchmark run failed: {exc}") from None
+    return report.readings_generated, report.wall_s
 
 
 def median_rate(s: Scenario, repeats: int) -> float:
@@ -97,14 +100,8 @@ def median_rate(s: Scenario, repeats: int) -> float:
 
 def payloads_of(meters: int, duration: str) -> list[tuple[str, bytes]]:
     """The exact messages metersim publishes for the MQTT scenario, for the plain paho loop."""
-    from metersim.engine import Engine
-    from metersim.runner import build_simulators, resolve_window
-    from metersim.sinks.memory import MemorySink
-
-    s = scenario(meters, {"type": "discard"}, duration)
-    window, _ = resolve_window(s)
     sink = MemorySink()
-    Engine(build_simulators(s, window)[0], [sink], window).run()
+    Simulation(scenario(meters, {"type": "discard"}, duration), sinks=[sink]).run()
     return sink.messages
 
 

@@ -22,6 +22,8 @@ import holidays
 import numpy as np
 import numpy.typing as npt
 
+from metersim.timebase import local_year
+
 WEEKDAY = 0
 SATURDAY = 1
 SUNDAY_HOLIDAY = 2
@@ -104,10 +106,6 @@ def _table(country: str | None) -> _YearTable:
     return table
 
 
-def _year_of(local_day: int) -> int:
-    return _dt.date.fromordinal(local_day + _EPOCH_ORDINAL).year
-
-
 def day_types(local_days: npt.ArrayLike, country: str | None) -> npt.NDArray[np.int8]:
     """Day type (``WEEKDAY``, ``SATURDAY`` or ``SUNDAY_HOLIDAY``) of each local day.
 
@@ -131,7 +129,7 @@ def day_types(local_days: npt.ArrayLike, country: str | None) -> npt.NDArray[np.
     lo, hi = int(days.min()), int(days.max())
     if lo < base or hi >= base + types.size:
         with _tables_lock:
-            table.ensure(_year_of(lo), _year_of(hi))
+            table.ensure(local_year(lo), local_year(hi))
         base, types = table.span
     return types[days - base]
 
@@ -142,13 +140,6 @@ def day_type(local_day: int, country: str | None) -> int:
     base, types = table.span
     if not base <= local_day < base + types.size:
         with _tables_lock:
-            table.ensure(_year_of(local_day), _year_of(local_day))
+            table.ensure(local_year(local_day), local_year(local_day))
         base, types = table.span
     return int(types[local_day - base])
-
-
-def year_days(year: int) -> npt.NDArray[np.int64]:
-    """The local day numbers (days since 1970-01-01) of every day of ``year``."""
-    first = (np.datetime64(f"{year}-01-01") - np.datetime64("1970-01-01")).astype(np.int64)
-    last = (np.datetime64(f"{year + 1}-01-01") - np.datetime64("1970-01-01")).astype(np.int64)
-    return np.arange(first, last, dtype=np.int64)

@@ -7,7 +7,8 @@ The tree::
     ├── BrokerUnreachableError    exit 3   no MQTT broker answered at start (or it refused us)
     ├── TlsError                  exit 4   CA, certificate or key files are missing or unusable
     ├── OutputNotWritableError    exit 5   a file output cannot be created or written (incl. disk full)
-    └── DeliveryError             exit 6   readings were accepted but could not be delivered
+    ├── DeliveryError             exit 6   readings were accepted but could not be delivered
+    └── MissingDependencyError    exit 7   an optional package (pyarrow, matplotlib) is not installed
 
 An interrupted run (Ctrl-C) exits 130 after flushing; that is not an error class.
 """
@@ -47,6 +48,20 @@ class OutputNotWritableError(MetersimError):
 
 class DeliveryError(MetersimError):
     exit_code = 6
+
+
+class MissingDependencyError(MetersimError):
+    """An optional package is missing; the message gives the command that installs it."""
+
+    exit_code = 7
+
+    def __init__(self, purpose: str, package: str, extra: str) -> None:
+        super().__init__(f"{purpose} needs {package}: pip install 'metersim[{extra}]'")
+
+
+def not_writable(what: str, path: object, exc: OSError) -> OutputNotWritableError:
+    """The one translation of an OSError while writing ``what`` at ``path`` into a one-line error."""
+    return OutputNotWritableError(f"cannot write {what}{' ' if what else ''}{path}: {exc.strerror or exc}")
 
 
 EXIT_INTERRUPTED = 130

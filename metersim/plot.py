@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from metersim._array import Array
-from metersim.cohort import IntervalOutcome
 from metersim.config import Scenario
-from metersim.errors import ConfigError, MetersimError, OutputNotWritableError
-from metersim.runner import RunOutcome, run_scenario, without_outputs
+from metersim.engine import Observer
+from metersim.errors import MissingDependencyError, not_writable
+from metersim.records import Observation
+from metersim.report import RunReport
 from metersim.timebase import format_duration, iso_local, parse_instant, zone
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ __all__ = ["PlotRecorder", "Series", "plot_scenario", "render"]
 
 _RATE_UNIT = {"electricity": "kW", "gas": "m3/h"}
 _QUANTITY = {"electricity": "demand", "gas": "flow"}
-_MISSING_MATPLOTLIB = "plotting needs matplotlib: pip install 'metersim[plot]'"
 
 
 @dataclass
@@ -68,7 +68,7 @@ class _GroupRecord:
     samples: list[Series]  # one per sample meter [kW or m3/h]
 
 
-class PlotRecorder:
+class PlotRecorder(Observer):
     """Engine observer: aggregate demand per group, a few sample meters, temperature per region, PV export."""
 
     def __init__(self, sample_meters: int = 3) -> None:
@@ -79,34 +79,36 @@ class PlotRecorder:
         #: region name -> {interval middle [epoch s]: temperature [degC]}
         self.temperatures: dict[str, dict[int, float]] = {}
 
-    def observe(self, outcome: IntervalOutcome) -> None:
-        group = outcome.cohort.group
-        interval_s = outcome.end_s - outcome.start_s
-        record = self.groups.get(group.name)
+    def observe(self, observation: Observation) -> None:
+        true = observation.true
+        batch, meters = true.meters, true.meters.meters
+        interval_s = true.end_s - true.start_s
+        record = self.groups.get(meters.group)
         if record is None:
-            sample_ids = outcome.cohort.ids[: self.sample_meters]
+            sample_ids = meters.ids[: self.sample_meters]
             record = _GroupRecord(
-                name=group.name,
-                commodity=group.commodity,
-                timezone=group.timezone,
-                region=group.region,
+                name=meters.group,
+                commodity=meters.commodity,
+                timezone=meters.timezone,
+                region=meters.region or None,
                 demand=Series(interval_s),
-                export=Series(interval_s) if outcome.meters.export_milli is not None else None,
+                export=Series(interval_s) if batch.export_milli is not None else None,
                 sample_ids=list(sample_ids),
                 samples=[Series(interval_s) for _ in sample_ids],
             )
-            self.groups[group.name] = record
+            self.groups[meters.group] = record
         per_hour = 3600 / interval_s / 1000  # thousandths per interval -> units per hour
-        load = outcome.load_milli
-        record.demand.append(outcome.end_s, float(load.sum()) * per_hour)
+        load = batch.true_milli
+        record.demand.append(true.end_s, float(load.sum()) * per_hour)
         for k, series in enumerate(record.samples):
-            series.append(outcome.end_s, float(load[k]) * per_hour)
-        export = outcome.meters.export_milli
+            series.append(true.end_s, float(load[k]) * per_hour)
+        export = batch.export_milli
         if record.export is not None and export is not None:
-            record.export.append(outcome.end_s, float(export.sum()) * per_hour)
-        if group.region is not None and outcome.temperature_c is not None:
-            middle = (outcome.start_s + outcome.end_s) // 2
-            self.temperatures.setdefault(group.region, {})[middle] = outcome.temperature_c
+            record.export.append(true.end_s, float(export.sum()) * per_hour)
+        temperature_c, _ = observation.region_at_middle()
+        if record.region is not None and temperature_c is not None:
+            middle = (true.start_s + true.end_s) // 2
+            self.temperatures.setdefault(record.region, {})[middle] = temperature_c
 
     # --- views for drawing and tests ----------------------------------------------------------------
 
@@ -178,7 +180,7 @@ def _import_matplotlib() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise ConfigError(_MISSING_MATPLOTLIB) from None
+        raise MissingDependencyError("plotting", "matplotlib", "plot") from None
     return matplotlib
 
 
@@ -292,7 +294,7 @@ def render(recorder: PlotRecorder, path: str | Path, title: str) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(target, dpi=100)
     except OSError as exc:
-        raise OutputNotWritableError(f"{target}: cannot write the plot: {exc.strerror or exc}") from None
+        raise not_writable("the plot", target, exc) from None
 
 
 def _finest_interval(recorder: PlotRecorder, commodity: str) -> int | None:
@@ -328,26 +330,23 @@ def plot_scenario(
     console: Console | None = None,
     progress: bool = True,
     sample_meters: int = 3,
-) -> RunOutcome:
+) -> RunReport:
     """Run ``scenario`` into a discard output (no broker, no files) at full speed and draw it to ``out``.
 
-    Missing matplotlib raises :class:`ConfigError` before anything runs. Run errors come back in the
-    outcome (nothing is drawn); so does a plot that cannot be written (``OutputNotWritableError``).
-    An interrupted run is drawn as far as it got.
+    Missing matplotlib raises :class:`MissingDependencyError` before anything runs; a failed run or a
+    plot that cannot be written raises its MetersimError. An interrupted run is drawn as far as it got.
     """
+    from metersim.cli.common import without_outputs
+    from metersim.simulation import Simulation
+
     _import_matplotlib()
     quiet = without_outputs(scenario).model_copy(
         update={"simulation": scenario.simulation.model_copy(update={"speed": "max"})}
     )
     recorder = PlotRecorder(sample_meters)
-    outcome = run_scenario(quiet, name=name, console=console, progress=progress, observers=[recorder])
-    if outcome.error is not None:
-        return outcome
-    try:
-        start, end = parse_instant(outcome.report.start), parse_instant(outcome.report.end)
-        local_start = iso_local(start, scenario.fleet[0].timezone)
-        title = f"{name}: {scenario.meter_count:,} meters, {format_duration(end - start)} from {local_start}"
-        render(recorder, out, title)
-    except MetersimError as exc:
-        outcome.report.status, outcome.report.error_message, outcome.error = "failed", str(exc), exc
-    return outcome
+    report = Simulation(quiet, name=name, console=console, progress=progress, observers=[recorder]).run()
+    start, end = parse_instant(report.start), parse_instant(report.end)
+    local_start = iso_local(start, scenario.fleet[0].timezone)
+    title = f"{name}: {scenario.meter_count:,} meters, {format_duration(end - start)} from {local_start}"
+    render(recorder, out, title)
+    return report

@@ -13,7 +13,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from metersim.engine import EngineCounters
-from metersim.errors import OutputNotWritableError
+from metersim.errors import not_writable
+from metersim.outputs import Outputs
 from metersim.sinks.base import Sink
 from metersim.timebase import format_duration, iso_utc
 
@@ -36,21 +37,33 @@ class RunReport:
     meters: int
     start: str
     end: str
-    readings_generated: int = 0
+    readings_generated: int = 0  # stepped by the model (meters and grid-side meters)
+    readings_published: int = 0  # handed to the outputs after the transforms
+    readings_encoded: dict[str, int] = field(default_factory=dict)  # per format
+    labels: int = 0  # ground-truth labels from the transforms
     messages_published: int = 0
     messages_acknowledged: int = 0
     errors: int = 0
     wall_s: float = 0.0
     simulated_s: int = 0
     readings_per_s: float = 0.0
+    #: paced runs: how late emissions left against their scheduled wall time (p50, p99, max) [ms]
+    lateness: dict[str, float] | None = None
     error_message: str | None = None
     outputs: list[OutputReport] = field(default_factory=list)
 
-    def collect(self, counters: EngineCounters, sinks: list[Sink], wall_s: float, start_s: int) -> None:
-        self.readings_generated = counters.readings_generated
-        self.simulated_s = max(0, counters.simulated_now_s - start_s)
+    def collect(self, counters: EngineCounters | None, outputs: Outputs, wall_s: float, start_s: int) -> None:
+        """Gather the counters of the engine (None if it never started) and of every output."""
+        sinks = outputs.sinks
+        if counters is not None:
+            self.readings_generated = counters.readings_generated
+            self.readings_published = counters.readings_published
+            self.labels = counters.labels
+            self.simulated_s = max(0, counters.simulated_now_s - start_s)
+            self.lateness = counters.lateness.summary_ms() if counters.lateness is not None else None
+        self.readings_encoded = dict(outputs.encoded)
         self.wall_s = round(wall_s, 3)
-        self.readings_per_s = round(counters.readings_generated / wall_s, 1) if wall_s > 0 else 0.0
+        self.readings_per_s = round(self.readings_generated / wall_s, 1) if wall_s > 0 else 0.0
         self.outputs = [
             OutputReport(
                 output=s.describe(),
@@ -74,7 +87,7 @@ class RunReport:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(self.to_json() + "\n", encoding="utf-8")
         except OSError as exc:
-            raise OutputNotWritableError(f"cannot write report {target}: {exc.strerror or exc}") from None
+            raise not_writable("report", target, exc) from None
 
     def table(self) -> Table:
         table = Table(title=f"metersim: {self.scenario} ({self.status})", show_header=True)
@@ -83,11 +96,15 @@ class RunReport:
             table.add_column(name, justify="right")
         for o in self.outputs:
             table.add_row(o.output, f"{o.accepted:,}", f"{o.acknowledged:,}", f"{o.errors:,}", f"{o.in_flight:,}")
-        table.caption = (
+        caption = (
             f"{self.readings_generated:,} readings from {self.meters:,} meters, "
             f"{format_duration(self.simulated_s)} simulated in {self.wall_s:.2f} s wall "
             f"({self.readings_per_s:,.0f} readings/s)"
         )
+        if self.lateness is not None:
+            late = self.lateness
+            caption += f"; late p50 {late['p50_ms']:.1f} ms, p99 {late['p99_ms']:.1f} ms, max {late['max_ms']:.1f} ms"
+        table.caption = caption
         return table
 
 

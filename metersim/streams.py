@@ -8,7 +8,8 @@ or on the sinks. A chunk is :data:`CHUNK` consecutive meters of one group; shard
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
@@ -44,22 +45,57 @@ def group_key(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
 
+@dataclass(frozen=True)
+class MeterRange:
+    """Meters ``start .. stop - 1`` of one group, by position in the group (0 is its first meter).
+
+    ``start`` is a chunk boundary; ``stop`` is one too, or the end of the group, so that every
+    chunk is drawn whole (a chunk's draws for ``k`` meters are not always a prefix of those for more).
+    """
+
+    start: int
+    stop: int
+
+    def __post_init__(self) -> None:
+        if self.start < 0 or self.start % CHUNK or self.stop <= self.start:
+            raise ValueError(f"a meter range must start on a chunk boundary ({CHUNK}) and be non-empty: {self}")
+
+    @classmethod
+    def whole(cls, count: int) -> MeterRange:
+        """All ``count`` meters of a group."""
+        return cls(0, count)
+
+    @classmethod
+    def of_chunks(cls, first: int, stop: int, count: int) -> MeterRange:
+        """Chunks ``first .. stop - 1`` of a group of ``count`` meters."""
+        return cls(first * CHUNK, min(stop * CHUNK, count))
+
+    @property
+    def count(self) -> int:
+        return self.stop - self.start
+
+    def chunks(self) -> Iterator[tuple[int, int]]:
+        """``(chunk index, meters in it)`` for each chunk of the range."""
+        for lo in range(self.start, self.stop, CHUNK):
+            yield lo // CHUNK, min(CHUNK, self.stop - lo)
+
+
 def draw(
     seed: int,
     stream: Stream,
     group: int,
-    count: int,
+    meters: MeterRange,
     interval: int,
     sample: Callable[[np.random.Generator, int], Array],
 ) -> Array:
-    """Concatenate ``sample(rng, n)`` over the chunks of meters ``0..count-1`` of one group.
+    """Concatenate ``sample(rng, n)`` over the chunks of ``meters`` of one group.
 
     ``interval`` is the absolute interval index (interval end // interval_s), or :data:`STATIC`.
     """
     parts = []
-    for chunk, lo in enumerate(range(0, count, CHUNK)):
+    for chunk, size in meters.chunks():
         rng = np.random.default_rng([seed, int(stream), group, chunk, interval + 1])
-        parts.append(sample(rng, min(CHUNK, count - lo)))
+        parts.append(sample(rng, size))
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 

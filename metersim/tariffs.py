@@ -12,113 +12,24 @@ and ``day_types`` (see :mod:`metersim.calendar`) are tested against the local da
 itself*, not of the day on which a wrapping window opened: ``23:00``-``07:00`` on weekdays covers
 Friday 23:00-24:00 and Monday 00:00-07:00, but not Saturday 00:00-07:00.
 
-UTC offsets come from :class:`ZoneOffsets`, a per-zone table of the zone's transitions found with
-zoneinfo, so a lookup is a binary search rather than a datetime construction per instant.
+UTC offsets and local months come from :mod:`metersim.timebase`, the one time source.
 """
 
 from __future__ import annotations
-
-import bisect
-import datetime as _dt
-import threading
-from functools import cache
 
 import numpy as np
 import numpy.typing as npt
 
 from metersim import calendar
-from metersim.config import DayType, Tariff, clock_minutes
-from metersim.timebase import SECONDS_PER_DAY, zone
+from metersim.config import DayType, Tariff
+from metersim.timebase import SECONDS_PER_DAY, local_month, local_months, zone_offsets
 
-_EPOCH_ORDINAL = _dt.date(1970, 1, 1).toordinal()
 _DAY_TYPE_INDEX: dict[DayType, int] = {
     "weekday": calendar.WEEKDAY,
     "saturday": calendar.SATURDAY,
     "sunday_holiday": calendar.SUNDAY_HOLIDAY,
 }
 _DAY_CACHE_LIMIT = 4096
-
-
-class ZoneOffsets:
-    """UTC offsets of one IANA zone, from a table of its transitions that grows by whole UTC years.
-
-    The zone is sampled once per day and each change of offset is located to the second by
-    bisection; two transitions less than a day apart (which no current zone has) would be missed.
-    Use :func:`zone_offsets` to share one table per zone.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._tz = zone(name)
-        self._lock = threading.Lock()
-        # (first covered second, end of coverage, transition instants, offsets: offsets[i] holds
-        # from transitions[i - 1] to transitions[i]); a single attribute so that readers on other
-        # threads always see a consistent table.
-        self._table: tuple[int, int, list[int], list[int], npt.NDArray[np.int64], npt.NDArray[np.int64]] = (
-            0, 0, [], [0], np.zeros(0, np.int64), np.zeros(1, np.int64),
-        )  # fmt: skip
-        self._years = (0, -1)
-
-    def _offset_now(self, epoch_s: int) -> int:
-        offset = _dt.datetime.fromtimestamp(epoch_s, self._tz).utcoffset()
-        return int(offset.total_seconds()) if offset is not None else 0
-
-    def _cover(self, lo_s: int, hi_s: int) -> None:
-        """Extend the table to cover the UTC years of ``lo_s`` and ``hi_s`` (inclusive) [s]."""
-        with self._lock:
-            first = _dt.datetime.fromtimestamp(lo_s, _dt.timezone.utc).year
-            last = _dt.datetime.fromtimestamp(hi_s, _dt.timezone.utc).year
-            if self._years[0] <= self._years[1]:
-                first, last = min(first, self._years[0]), max(last, self._years[1])
-            if (first, last) == self._years:
-                return
-            start = int(_dt.datetime(first, 1, 1, tzinfo=_dt.timezone.utc).timestamp())
-            end = int(_dt.datetime(last + 1, 1, 1, tzinfo=_dt.timezone.utc).timestamp())
-            transitions: list[int] = []
-            offsets = [self._offset_now(start)]
-            before = start
-            for after in range(start + SECONDS_PER_DAY, end + SECONDS_PER_DAY, SECONDS_PER_DAY):
-                offset = self._offset_now(after)
-                if offset != offsets[-1]:
-                    lo, hi = before, after  # offset(lo) is the old one, offset(hi) the new one
-                    while hi - lo > 1:
-                        mid = (lo + hi) // 2
-                        if self._offset_now(mid) == offsets[-1]:
-                            lo = mid
-                        else:
-                            hi = mid
-                    transitions.append(hi)
-                    offsets.append(offset)
-                before = after
-            self._table = (
-                start, end, transitions, offsets, np.asarray(transitions, np.int64), np.asarray(offsets, np.int64),
-            )  # fmt: skip
-            self._years = (first, last)
-
-    def offset(self, epoch_s: int) -> int:
-        """The UTC offset [s] at instant ``epoch_s`` [s since the epoch, UTC]."""
-        start, end, transitions, offsets, _, _ = self._table
-        if not start <= epoch_s < end:
-            self._cover(epoch_s, epoch_s)
-            start, end, transitions, offsets, _, _ = self._table
-        return offsets[bisect.bisect_right(transitions, epoch_s)]
-
-    def offsets(self, epoch_s: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        """The UTC offsets [s] at each instant of ``epoch_s`` [s since the epoch, UTC]."""
-        if epoch_s.size == 0:
-            return np.zeros(epoch_s.shape, np.int64)
-        start, end, _, _, transitions, offsets = self._table
-        lo, hi = int(epoch_s.min()), int(epoch_s.max())
-        if lo < start or hi >= end:
-            self._cover(lo, hi)
-            start, end, _, _, transitions, offsets = self._table
-        return offsets[np.searchsorted(transitions, epoch_s, side="right")]
-
-
-@cache
-def zone_offsets(name: str) -> ZoneOffsets:
-    """The shared :class:`ZoneOffsets` of IANA zone ``name``; raises ValueError if unknown."""
-    return ZoneOffsets(name)
 
 
 class _Window:
@@ -206,8 +117,7 @@ class BandSchedule:
             If a zone or the country is unknown.
         """
         windows = tuple(
-            tuple(_Window(clock_minutes(w.start), clock_minutes(w.end), w.months, w.day_types) for w in band.windows)
-            for band in tariff.bands
+            tuple(_Window(w.start_min, w.end_min, w.months, w.day_types) for w in band.windows) for band in tariff.bands
         )
         if country is not None and any(w.day_types is not None for ws in windows for w in ws):
             calendar.holiday_dates(country, 2000)  # an unknown country fails here, not mid-run
@@ -220,7 +130,7 @@ class BandSchedule:
         minute = second // 60
         info = self._days.get(day)
         if info is None:
-            month = _dt.date.fromordinal(day + _EPOCH_ORDINAL).month if self._need_month else 0
+            month = local_month(day) if self._need_month else 0
             day_type = calendar.day_type(day, self.country) if self._need_day_type else 0
             if len(self._days) >= _DAY_CACHE_LIMIT:
                 self._days.clear()
@@ -245,7 +155,7 @@ class BandSchedule:
         minute = (local - day * SECONDS_PER_DAY) // 60
         month = None
         if self._need_month:
-            month = day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12 + 1
+            month = local_months(day)
         day_type = calendar.day_types(day, self.country) if self._need_day_type else None
         result = np.full(instants.shape, self._default, dtype=np.int8)
         # Walk the bands backwards so that an earlier band overwrites a later one: first match wins.

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 
 from metersim.config import Scenario, parse_scenario
-from metersim.engine import Engine, Observer, Window
-from metersim.runner import build_simulators
+from metersim.engine import Observer, Transform
+from metersim.simulation import Simulation
 from metersim.sinks.memory import MemorySink
-from metersim.timebase import parse_instant
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,18 +53,20 @@ def make_scenario(data: dict[str, Any] | None = None, **simulation: Any) -> Scen
     return parse_scenario(data if data is not None else scenario_dict(**simulation))
 
 
-def run_to_memory(scenario: Scenario, speed: float | None = None, observers: Sequence[Observer] = ()) -> MemorySink:
-    """Run the engine over the scenario's window into a MemorySink."""
+def run_to_memory(
+    scenario: Scenario,
+    speed: float | None = None,
+    observers: Sequence[Observer] = (),
+    transforms: Sequence[Transform] = (),
+) -> MemorySink:
+    """Run the scenario (its own outputs replaced by nothing) into a MemorySink, at ``speed`` (None: max)."""
+    update: dict[str, Any] = {"outputs": [{"type": "discard"}], "truth": None}
+    data = scenario.model_dump(mode="json", exclude_none=True)
+    data.update(update)
+    data["simulation"]["speed"] = "max" if speed is None else speed
     sink = MemorySink()
-    window = window_of(scenario)
-    simulators, _ = build_simulators(scenario, window)
-    Engine(simulators, [sink], window, speed=speed, observers=observers).run()
+    Simulation(parse_scenario(data), sinks=[sink], observers=observers, transforms=transforms).run()
     return sink
-
-
-def window_of(scenario: Scenario) -> Window:
-    start = parse_instant(scenario.simulation.start)
-    return Window(start, start + scenario.simulation.duration_s)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -9,8 +10,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
-from metersim.errors import ConfigError, OutputNotWritableError
+from metersim.cli import main
+from metersim.errors import ConfigError, MissingDependencyError, OutputNotWritableError
 from metersim.plot import PlotRecorder, plot_scenario, render
 from metersim.timebase import parse_instant
 from tests.conftest import make_scenario, run_to_memory, scenario_dict
@@ -79,11 +82,10 @@ def test_plot_scenario_writes_a_png(tmp_path: Path) -> None:
     data = _plot_scenario_dict()
     data["outputs"] = [{"type": "mqtt", "url": "mqtt://127.0.0.1:1"}]  # replaced: no broker is needed
     out = tmp_path / "nested" / "fleet.png"
-    outcome = plot_scenario(make_scenario(data), out, name="tiny", progress=False)
+    report = plot_scenario(make_scenario(data), out, name="tiny", progress=False)
 
-    assert outcome.error is None, outcome.error
-    assert outcome.report.status == "completed"
-    assert outcome.report.outputs[0].output == "discard"
+    assert report.status == "completed"
+    assert report.outputs[0].output == "discard"
     blob = out.read_bytes()
     assert blob[:8] == PNG_MAGIC
     assert len(blob) > 20_000
@@ -106,19 +108,24 @@ def test_render_of_an_empty_recorder_still_draws(tmp_path: Path) -> None:
     assert (tmp_path / "empty.png").read_bytes()[:8] == PNG_MAGIC
 
 
+def _cannot_write(path: Path) -> str:
+    return f"^cannot write the plot {re.escape(str(path))}: \\S.*$"  # then the reason, from the OS
+
+
 def test_unwritable_plot_is_reported(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with pytest.raises(OutputNotWritableError, match="cannot write the plot"):
+    with pytest.raises(OutputNotWritableError, match=_cannot_write(blocker / "fleet.png")):
         render(PlotRecorder(), blocker / "fleet.png", "x")
 
 
-def test_unwritable_picture_comes_back_in_the_outcome(tmp_path: Path) -> None:
+def test_unwritable_picture_raises_from_plot_scenario(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    outcome = plot_scenario(make_scenario(duration="1h"), blocker / "fleet.png", progress=False)
-    assert isinstance(outcome.error, OutputNotWritableError)
-    assert outcome.report.status == "failed"
+    with pytest.raises(OutputNotWritableError, match=_cannot_write(blocker / "fleet.png")) as caught:
+        plot_scenario(make_scenario(duration="1h"), blocker / "fleet.png", progress=False)
+    assert caught.value.exit_code == 5
+    assert blocker.read_text() == "x"
 
 
 def test_plotting_writes_only_the_picture(tmp_path: Path) -> None:
@@ -126,17 +133,34 @@ def test_plotting_writes_only_the_picture(tmp_path: Path) -> None:
     data["truth"] = {"path": str(tmp_path / "truth.csv")}
     data["outputs"] = [{"type": "file", "path": str(tmp_path / "readings.jsonl")}]
     out = tmp_path / "fleet.png"
-    outcome = plot_scenario(make_scenario(data), out, progress=False)
-    assert outcome.error is None
+    report = plot_scenario(make_scenario(data), out, progress=False)
+    assert report.status == "completed"
     assert out.exists()
     assert not (tmp_path / "truth.csv").exists()
     assert not (tmp_path / "readings.jsonl").exists()
 
 
-def test_missing_matplotlib_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(ConfigError, match=r"pip install 'metersim\[plot\]'"):
+MISSING_MATPLOTLIB = r"^plotting needs matplotlib: pip install 'metersim\[plot\]'$"
+
+
+def test_missing_matplotlib_is_a_missing_dependency(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` raise ImportError
+    with pytest.raises(MissingDependencyError, match=MISSING_MATPLOTLIB) as caught:
         render(PlotRecorder(), tmp_path / "x.png", "x")
-    with pytest.raises(ConfigError, match="matplotlib"):
+    assert caught.value.exit_code == 7
+    assert not isinstance(caught.value, ConfigError)
+    with pytest.raises(MissingDependencyError, match=MISSING_MATPLOTLIB):
         plot_scenario(make_scenario(duration="1h"), tmp_path / "y.png", progress=False)
     assert not (tmp_path / "x.png").exists()
+    assert not (tmp_path / "y.png").exists()
+
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(yaml.safe_dump(scenario_dict(duration="1h")))
+    capsys.readouterr()
+    assert main(["plot", str(scenario), "--out", str(tmp_path / "z.png"), "--quiet"]) == 7
+    err = capsys.readouterr().err
+    assert "metersim: error: plotting needs matplotlib: pip install 'metersim[plot]'" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "z.png").exists()

@@ -8,31 +8,37 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from metersim.runner import build_simulators
-from tests.conftest import make_scenario, run_to_memory, window_of  # noqa: F401
+from metersim.engine import Observer
+from metersim.fleet import build_attributes
+from metersim.simulation import Simulation
+from tests.conftest import make_scenario
 
 
-class YearTotals:
+class YearTotals(Observer):
     """Sums true consumption per meter, and per local month for the fleet."""
 
-    def __init__(self) -> None:
+    def __init__(self, scenario) -> None:
+        self.groups = {g.name: g for g in scenario.fleet}
+        self.seed = scenario.simulation.seed
         self.per_meter: dict[str, np.ndarray] = {}
         self.per_month: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(12))
         self.export_by_hour: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(24))
         self.scale: dict[str, np.ndarray] = {}
 
-    def observe(self, outcome) -> None:
-        group = outcome.cohort.group
-        name = group.name
+    def observe(self, observation) -> None:
+        true = observation.true
+        meters = true.meters
+        name = meters.meters.group
         if name not in self.per_meter:
+            group = self.groups[name]
             self.per_meter[name] = np.zeros(group.count)
-            self.scale[name] = outcome.cohort.scale
-        self.per_meter[name] += outcome.load_milli / 1000
+            self.scale[name] = build_attributes(group, self.seed).scale
+        self.per_meter[name] += meters.true_milli / 1000
         offset = 5 * 3600  # both regions below are UTC+5 all year
-        local = time.gmtime(outcome.start_s + offset)
-        self.per_month[name][local.tm_mon - 1] += outcome.load_milli.sum() / 1000
-        if outcome.meters.export_milli is not None:
-            self.export_by_hour[name][local.tm_hour] += outcome.meters.export_milli.sum() / 1000
+        local = time.gmtime(true.start_s + offset)
+        self.per_month[name][local.tm_mon - 1] += meters.true_milli.sum() / 1000
+        if meters.export_milli is not None:
+            self.export_by_hour[name][local.tm_hour] += meters.export_milli.sum() / 1000
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +69,8 @@ def year() -> YearTotals:
         "outputs": [{"type": "discard"}],
     }
     scenario = make_scenario(data)
-    totals = YearTotals()
-    from metersim.engine import Engine
-
-    window = window_of(scenario)
-    Engine(build_simulators(scenario, window)[0], [], window, observers=[totals]).run()
+    totals = YearTotals(scenario)
+    Simulation(scenario, observers=[totals]).run()
     return totals
 
 

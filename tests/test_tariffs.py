@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from metersim.config import Tariff
-from metersim.tariffs import BandSchedule, zone_offsets
-from metersim.timebase import parse_instant, utc_offset_s
+from metersim.tariffs import BandSchedule
+from metersim.timebase import parse_instant
 
 QUARTER = 900
 
@@ -243,15 +243,6 @@ def test_two_dimensional_arrays_keep_their_shape() -> None:
     bands = schedule.bands_at(grid)
     assert bands.shape == (24, 4)
     assert (bands[17:21] == 0).all() and (bands[:17] == 1).all() and (bands[21:] == 1).all()
-
-
-@pytest.mark.parametrize("tz", ["Europe/Amsterdam", "Europe/London", "America/Santiago", "Australia/Lord_Howe"])
-def test_zone_offsets_match_zoneinfo(tz: str) -> None:
-    instants = np.random.default_rng(7).integers(parse_instant("2019-01-01T00:00:00Z"), 2_000_000_000, 3000)
-    offsets = zone_offsets(tz)
-    expected = [utc_offset_s(tz, int(t)) for t in instants]
-    assert offsets.offsets(instants).tolist() == expected
-    assert [offsets.offset(int(t)) for t in instants] == expected
 
 
 def test_unknown_names_fail_at_compile() -> None:

@@ -1,6 +1,22 @@
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
 import pytest
 
-from metersim.timebase import format_duration, iso_local, parse_duration, parse_instant, utc_offset_s
+from metersim.timebase import (
+    format_duration,
+    iso_local,
+    local_month,
+    local_months,
+    local_year,
+    parse_duration,
+    parse_instant,
+    utc_offset_s,
+    utc_offsets_s,
+    year_days,
+    zone_offsets,
+)
 
 
 @pytest.mark.parametrize(
@@ -43,3 +59,24 @@ def test_local_iso_follows_dst():
     assert iso_local(winter, "Europe/Amsterdam") == "2026-01-15T13:00:00+01:00"
     assert iso_local(summer, "Europe/Amsterdam") == "2026-07-15T14:00:00+02:00"
     assert utc_offset_s("Asia/Karachi", summer) == 5 * 3600
+
+
+@pytest.mark.parametrize("tz", ["Europe/Amsterdam", "Europe/London", "America/Santiago", "Australia/Lord_Howe"])
+def test_zone_offsets_match_zoneinfo(tz: str) -> None:
+    instants = np.random.default_rng(7).integers(parse_instant("2019-01-01T00:00:00Z"), 2_000_000_000, 3000)
+    offsets = zone_offsets(tz)
+    zone = ZoneInfo(tz)
+    expected = [int(datetime.fromtimestamp(int(t), zone).utcoffset().total_seconds()) for t in instants]
+    assert offsets.offsets(instants).tolist() == expected
+    assert [offsets.offset(int(t)) for t in instants] == expected
+    assert utc_offsets_s(tz, instants.reshape(100, 30)).reshape(-1).tolist() == expected
+
+
+def test_the_local_calendar_agrees_with_datetime() -> None:
+    days = np.arange(-800, 30_000, 7)
+    for day in days[::50].tolist():
+        date = datetime(1970, 1, 1) + timedelta(days=day)
+        assert (local_year(day), local_month(day)) == (date.year, date.month)
+    months = [(datetime(1970, 1, 1) + timedelta(days=int(d))).month for d in days]
+    assert local_months(days).tolist() == months
+    assert len(year_days(2024)) == 366 and len(year_days(2026)) == 365

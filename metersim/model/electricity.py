@@ -17,7 +17,6 @@ within one interval.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,18 +24,35 @@ import numpy as np
 
 from metersim._array import Array
 from metersim.calendar import day_type as calendar_day_type
-from metersim.calendar import day_types, year_days
-from metersim.config import MeterGroup
+from metersim.calendar import day_types
 from metersim.model import solar
 from metersim.model.noise import LognormalAR1
 from metersim.model.shapes import DAY_WEIGHTS, HOT_WATER, electricity_shape, fixed_shape
 from metersim.model.weather import Weather
-from metersim.streams import Stream, draw
-from metersim.timebase import SECONDS_PER_DAY
+from metersim.streams import MeterRange, Stream, draw
+from metersim.timebase import SECONDS_PER_DAY, local_month, local_months, local_year, year_days
 
 DAYS_PER_YEAR = 365.2425
 SPIKE_HOURS = 0.1  # mean duration of an appliance spike [h]
 PV_STEP_S = 300  # netting resolution of PV meters [s]
+
+
+@dataclass(frozen=True)
+class ElectricityParams:
+    """What an electricity model needs of its group: plain numbers, no scenario schema."""
+
+    profile: str  # name of a curve in shapes.ELECTRICITY
+    interval_s: int  # [s]
+    annual_kwh: float  # mean annual consumption of a meter of scale 1 [kWh]
+    monthly_factors: tuple[float, ...]  # seasonality Jan..Dec [-]
+    country: str | None  # ISO 3166 code for public holidays
+    hot_water_share: float = 0.15  # share of consumption that heats water [-]
+    spikes_per_day: float = 1.0  # appliance spikes per meter per day
+    spike_kw: float = 2.5  # mean power of a spike [kW]
+    noise_sigma: float = 0.25  # lognormal sigma of the interval noise [-]
+    noise_phi: float = 0.85  # interval-to-interval persistence of the noise [-]
+    pv_performance_ratio: float | None = None  # None: no PV in the group [-]
+    solar_water_heater: solar.SolarWaterHeater | None = None
 
 
 @dataclass
@@ -54,55 +70,69 @@ def _year_norm(
 ) -> float:
     """1 / mean over the year's local days of monthly factor × day-type weight."""
     days = year_days(year)
-    months = days.astype("datetime64[D]").astype("datetime64[M]").astype(int) % 12
+    months = local_months(days) - 1
     factors = np.asarray(monthly)[months] * np.asarray(weights)[day_types(days, country)]
     return float(1.0 / factors.mean())
 
 
 class ElectricityModel:
-    """Stateful (AR noise) electricity model for one cohort."""
+    """Stateful (AR noise) electricity model for a range of one group's meters.
+
+    Parameters
+    ----------
+    params
+        The group's model parameters.
+    seed, key, meters
+        Address of the random streams: scenario seed, group key, and the meters' range in the group.
+    scale, shift_slots, pv_kwp, has_swh
+        Per meter: annual scale [-], daily-curve shift [intervals], PV peak power (0 = none) [kWp],
+        and whether it has a solar water heater.
+    weather
+        The group's region (needed for PV and solar water heaters).
+    first_interval
+        Index (interval end // interval_s) of the first interval, where the noise starts.
+    """
 
     def __init__(
         self,
-        group: MeterGroup,
+        params: ElectricityParams,
         *,
         seed: int,
         key: int,
+        meters: MeterRange,
         scale: Array,
         shift_slots: Array,
         pv_kwp: Array,
         has_swh: Array,
         weather: Weather | None,
-        monthly_factors: list[float] | None,
-        country: str | None,
         first_interval: int,
     ) -> None:
-        self.group, self.seed, self.key, self.weather, self.country = group, seed, key, weather, country
+        self.params, self.seed, self.key, self.meters, self.weather = params, seed, key, meters, weather
+        self.country = params.country
         self.scale, self.shift_slots = scale, shift_slots
-        self.monthly = tuple(monthly_factors) if monthly_factors else (1.0,) * 12
-        self.weights = tuple(DAY_WEIGHTS[group.profile][d] for d in range(3))
-        self.slots = SECONDS_PER_DAY // group.interval_s
-        spike_kwh_per_year = group.spikes_per_day * group.spike_kw * SPIKE_HOURS * DAYS_PER_YEAR
+        self.monthly = params.monthly_factors
+        self.weights = tuple(DAY_WEIGHTS[params.profile][d] for d in range(3))
+        self.slots = SECONDS_PER_DAY // params.interval_s
+        spike_kwh_per_year = params.spikes_per_day * params.spike_kw * SPIKE_HOURS * DAYS_PER_YEAR
         # Spikes are part of the annual total: the smooth base carries the rest (at least half).
-        self.base_kwh = max(group.annual_amount - spike_kwh_per_year, 0.5 * group.annual_amount)
-        self.spike_rate = group.spikes_per_day * group.interval_s / SECONDS_PER_DAY
+        self.base_kwh = max(params.annual_kwh - spike_kwh_per_year, 0.5 * params.annual_kwh)
+        self.spike_rate = params.spikes_per_day * params.interval_s / SECONDS_PER_DAY
         self.pv_index = np.flatnonzero(pv_kwp > 0)
         self.pv_kwp = pv_kwp[self.pv_index]
-        self.has_pv_config = group.pv is not None
         self.swh_index = np.flatnonzero(has_swh)
-        self.noise = LognormalAR1(seed, key, group.count, group.noise_sigma, group.noise_phi, first_interval)
+        self.noise = LognormalAR1(seed, key, meters, params.noise_sigma, params.noise_phi, first_interval)
 
     def _swh_fraction_on(self, local_day: int) -> float:
-        assert self.weather is not None and self.group.solar_water_heater is not None
-        return solar.solar_water_heater_fraction_on(self.weather, local_day, self.group.solar_water_heater)
+        assert self.weather is not None and self.params.solar_water_heater is not None
+        return solar.solar_water_heater_fraction_on(self.weather, local_day, self.params.solar_water_heater)
 
     def step(self, start_s: int, local_start_s: int, interval_index: int) -> ElectricityStep:
         """Advance one interval that starts at ``start_s`` (UTC) = ``local_start_s`` (local) [s]."""
-        group, n = self.group, self.group.count
-        interval_s = group.interval_s
+        params, n = self.params, self.meters.count
+        interval_s = params.interval_s
         local_day = local_start_s // SECONDS_PER_DAY
         day_type = calendar_day_type(local_day, self.country)
-        year, month = _year_month(local_start_s)
+        year, month = local_year(local_day), local_month(local_day)
         level = (
             self.base_kwh
             * interval_s
@@ -113,8 +143,8 @@ class ElectricityModel:
         )
         slot = (local_start_s % SECONDS_PER_DAY) // interval_s
         positions = (slot - self.shift_slots) % self.slots
-        shape = electricity_shape(group.profile, day_type, interval_s)[positions]
-        w = group.hot_water_share
+        shape = electricity_shape(params.profile, day_type, interval_s)[positions]
+        w = params.hot_water_share
         if w > 0:
             hot_water = fixed_shape(HOT_WATER, interval_s)[positions]
             if len(self.swh_index):
@@ -124,10 +154,10 @@ class ElectricityModel:
 
         load = level * self.scale * shape * self.noise.step(interval_index)
         if self.spike_rate > 0:
-            spikes = draw(self.seed, Stream.SPIKES, self.key, n, interval_index, self._spikes)
+            spikes = draw(self.seed, Stream.SPIKES, self.key, self.meters, interval_index, self._spikes)
             load = load + spikes
         load_milli = np.rint(load * 1000).astype(np.int64)
-        if not self.has_pv_config:
+        if params.pv_performance_ratio is None:
             return ElectricityStep(load_milli, load_milli, None)
         import_milli = load_milli.copy()
         export_milli = np.zeros(n, dtype=np.int64)
@@ -139,24 +169,20 @@ class ElectricityModel:
 
     def _spikes(self, rng: np.random.Generator, k: int) -> Array:
         counts = rng.poisson(self.spike_rate, k)
-        energy = counts * (self.group.spike_kw * SPIKE_HOURS)
+        energy = counts * (self.params.spike_kw * SPIKE_HOURS)
         return energy * rng.uniform(0.6, 1.4, k)
 
     def _net_pv(self, load_kwh: Array, start_s: int, interval_s: int) -> tuple[Array, Array]:
         """Import and export [kWh] of PV meters, netting load and generation every few minutes."""
-        assert self.weather is not None and self.group.pv is not None
+        ratio = self.params.pv_performance_ratio
+        assert self.weather is not None and ratio is not None
         steps = max(1, min(interval_s // PV_STEP_S, 96))
         step_s = interval_s / steps
         instants = start_s + (np.arange(steps) + 0.5) * step_s
         ghi = self.weather.ghi_w_m2(instants.astype(np.int64))
         # kWh generated per sub-step: meters x steps
-        generation = solar.pv_power_kw(self.pv_kwp[:, None], ghi[None, :], self.group.pv.performance_ratio)
+        generation = solar.pv_power_kw(self.pv_kwp[:, None], ghi[None, :], ratio)
         generation = generation * (step_s / 3600.0)
         per_step_load = (load_kwh / steps)[:, None]
         net = per_step_load - generation
         return np.clip(net, 0, None).sum(axis=1), np.clip(-net, 0, None).sum(axis=1)
-
-
-def _year_month(local_s: int) -> tuple[int, int]:
-    moment = time.gmtime(local_s)
-    return moment.tm_year, moment.tm_mon

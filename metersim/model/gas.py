@@ -17,20 +17,18 @@ meter's battery discharges slowly.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from metersim._array import Array
-from metersim.calendar import year_days
-from metersim.config import MeterGroup
 from metersim.model import solar
 from metersim.model.noise import LognormalAR1
 from metersim.model.shapes import COOKING, HEATING, HOT_WATER, fixed_shape
 from metersim.model.weather import Weather
-from metersim.timebase import SECONDS_PER_DAY
+from metersim.streams import MeterRange
+from metersim.timebase import SECONDS_PER_DAY, local_year, year_days
 
 DAYS_PER_YEAR = 365.2425
 # SigLinDe sigmoid for a detached house (EFH), building class 3, wind class 0 (BDEW).
@@ -48,6 +46,19 @@ def siglinde(temperature_c: Array) -> Array:
     return out
 
 
+@dataclass(frozen=True)
+class GasParams:
+    """What a gas model needs of its group: plain numbers, no scenario schema."""
+
+    interval_s: int  # [s]
+    annual_m3: float  # mean annual volume of a meter of scale 1 [m3]
+    hot_water_share: float = 0.15  # [-]
+    cooking_share: float = 0.15  # [-]
+    noise_sigma: float = 0.25  # lognormal sigma of the interval noise [-]
+    noise_phi: float = 0.85  # interval-to-interval persistence of the noise [-]
+    solar_water_heater: solar.SolarWaterHeater | None = None
+
+
 @dataclass
 class GasStep:
     """One interval of one cohort, in thousandths of a m3 (litres) per meter."""
@@ -58,14 +69,15 @@ class GasStep:
 
 
 class GasModel:
-    """Stateful (AR noise) gas model for one cohort."""
+    """Stateful (AR noise) gas model for a range of one group's meters (see :class:`ElectricityModel`)."""
 
     def __init__(
         self,
-        group: MeterGroup,
+        params: GasParams,
         *,
         seed: int,
         key: int,
+        meters: MeterRange,
         scale: Array,
         shift_slots: Array,
         has_swh: Array,
@@ -73,26 +85,26 @@ class GasModel:
         weather: Weather,
         first_interval: int,
     ) -> None:
-        self.group, self.weather = group, weather
+        self.params, self.meters, self.weather = params, meters, weather
         self.scale, self.shift_slots = scale, shift_slots
         self.swh_index = np.flatnonzero(has_swh)
         self.converter_index = np.flatnonzero(has_converter)
-        self.slots = SECONDS_PER_DAY // group.interval_s
-        self.noise = LognormalAR1(seed, key, group.count, group.noise_sigma, group.noise_phi, first_interval)
+        self.slots = SECONDS_PER_DAY // params.interval_s
+        self.noise = LognormalAR1(seed, key, meters, params.noise_sigma, params.noise_phi, first_interval)
 
     def _swh_fraction_on(self, local_day: int) -> float:
-        assert self.weather is not None and self.group.solar_water_heater is not None
-        return solar.solar_water_heater_fraction_on(self.weather, local_day, self.group.solar_water_heater)
+        assert self.params.solar_water_heater is not None
+        return solar.solar_water_heater_fraction_on(self.weather, local_day, self.params.solar_water_heater)
 
     def step(self, start_s: int, local_start_s: int, interval_index: int) -> GasStep:
-        group, n = self.group, self.group.count
-        interval_s = group.interval_s
+        params, n = self.params, self.meters.count
+        interval_s = params.interval_s
         day = local_start_s // SECONDS_PER_DAY
-        year = time.gmtime(local_start_s).tm_year
+        year = local_year(day)
         heating_level = float(siglinde(self.weather.siglinde_mean_c(np.array([day])))[0]) / self._mean_h(year)
         slot = (local_start_s % SECONDS_PER_DAY) // interval_s
         positions = (slot - self.shift_slots) % self.slots
-        w, c = group.hot_water_share, group.cooking_share
+        w, c = params.hot_water_share, params.cooking_share
         hot_water = w * fixed_shape(HOT_WATER, interval_s)[positions]
         if len(self.swh_index):
             hot_water[self.swh_index] *= 1.0 - self._swh_fraction_on(day)
@@ -101,7 +113,7 @@ class GasModel:
             + hot_water
             + c * fixed_shape(COOKING, interval_s)[positions]
         )
-        mean_interval = group.annual_amount * interval_s / (SECONDS_PER_DAY * DAYS_PER_YEAR)
+        mean_interval = params.annual_m3 * interval_s / (SECONDS_PER_DAY * DAYS_PER_YEAR)
         volume = mean_interval * self.scale * demand * self.noise.step(interval_index)
         volume_milli = np.rint(volume * 1000).astype(np.int64)
         temperature = float(self.weather.daily_mean_c(np.array([day]))[0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from metersim._array import Array
-from metersim.streams import Stream, draw, standard_normal
+from metersim.streams import MeterRange, Stream, draw, standard_normal
 
 
 class LognormalAR1:
@@ -15,14 +15,14 @@ class LognormalAR1:
     interval's noise is distributed like any later one; innovations are keyed by the interval index.
     """
 
-    def __init__(self, seed: int, key: int, count: int, sigma: float, phi: float, first_interval: int) -> None:
-        self.seed, self.key, self.count = seed, key, count
+    def __init__(self, seed: int, key: int, meters: MeterRange, sigma: float, phi: float, first_interval: int) -> None:
+        self.seed, self.key, self.meters = seed, key, meters
         self.sigma, self.phi = sigma, phi
-        self.state = sigma * draw(seed, Stream.NOISE_INIT, key, count, first_interval, standard_normal)
+        self.state = sigma * draw(seed, Stream.NOISE_INIT, key, meters, first_interval, standard_normal)
 
     def step(self, interval_index: int) -> Array:
         """Advance to ``interval_index`` (interval end // interval_s) and return each meter's factor [-]."""
-        z = draw(self.seed, Stream.NOISE, self.key, self.count, interval_index, standard_normal)
+        z = draw(self.seed, Stream.NOISE, self.key, self.meters, interval_index, standard_normal)
         self.state = self.phi * self.state + np.sqrt(1.0 - self.phi**2) * self.sigma * z
         factor: Array = np.exp(self.state - self.sigma**2 / 2)
         return factor

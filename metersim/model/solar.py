@@ -7,6 +7,7 @@ clear-sky global horizontal irradiance follows Haurwitz (1945), which needs no a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,8 +19,16 @@ from metersim.timebase import SECONDS_PER_DAY
 HOT_WATER_KWH_PER_DAY = 6.0
 
 if TYPE_CHECKING:
-    from metersim.config import SolarWaterHeaterConfig
     from metersim.model.weather import Weather
+
+
+@dataclass(frozen=True)
+class SolarWaterHeater:
+    """A solar water heater's collector."""
+
+    collector_m2: float  # collector area [m2]
+    efficiency: float  # mean collector-and-tank efficiency [-]
+
 
 HAURWITZ_A_W_M2 = 1098.0  # [W/m2]
 HAURWITZ_B = 0.057  # [-] extinction term of the Haurwitz model
@@ -134,7 +143,7 @@ def solar_water_heater_fraction(
 def solar_water_heater_fraction_on(
     weather: Weather,
     local_day: int,
-    heater: SolarWaterHeaterConfig,
+    heater: SolarWaterHeater,
     hot_water_kwh_per_day: float = HOT_WATER_KWH_PER_DAY,
 ) -> float:
     """The solar fraction [-] of one local day's hot water, from that day's irradiation in ``weather``."""

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from metersim._array import Array
-from metersim.config import Climate
 from metersim.model.solar import clear_sky_ghi
 from metersim.streams import Stream
-from metersim.timebase import SECONDS_PER_DAY, utc_offset_s, zone
+from metersim.timebase import SECONDS_PER_DAY, utc_offsets_s, zone
 
 BLOCK_DAYS = 64
 DAYS_PER_YEAR = 365.2425
@@ -63,6 +63,22 @@ def diurnal_shape(solar_hour: Array) -> Array:
     return np.asarray(shape)
 
 
+@dataclass(frozen=True)
+class ClimateParams:
+    """The parameters of a region's synthetic temperature and irradiance."""
+
+    latitude_deg: float  # [deg], north positive
+    longitude_deg: float  # [deg], east positive
+    temp_mean_c: float  # annual mean daily temperature [degC]
+    temp_amplitude_c: float  # half the warmest-minus-coldest daily mean [degC]
+    coldest_day: int = 15  # day of year of the coldest climatological day
+    diurnal_range_c: float = 10.0  # daily max minus daily min [degC]
+    temp_noise_c: float = 2.0  # sd of the AR(1) daily anomaly [degC]
+    temp_noise_phi: float = 0.7  # day-to-day persistence of the anomaly [-]
+    clearness_mean: float = 0.7  # mean daily clearness (fraction of clear-sky GHI) [-]
+    clearness_sd: float = 0.12  # [-]
+
+
 class Weather:
     """Synthetic weather of one region.
 
@@ -83,7 +99,7 @@ class Weather:
     interval costs a dictionary lookup after the first call of each block.
     """
 
-    def __init__(self, climate: Climate, seed: int, key: int, timezone: str) -> None:
+    def __init__(self, climate: ClimateParams, seed: int, key: int, timezone: str) -> None:
         self.climate = climate
         self.seed = int(seed)
         self.key = int(key)
@@ -103,37 +119,12 @@ class Weather:
         self._daily_mean: dict[int, Array] = {}
         self._clearness: dict[int, Array] = {}
         self._irradiation: dict[int, Array] = {}
-        self._offsets_of_day: dict[int, tuple[int, int]] = {}
 
     # --- time ---------------------------------------------------------------------------------
 
-    def _day_offsets(self, utc_day: int) -> tuple[int, int]:
-        """UTC offsets [s] at the start and the end of one UTC day; they differ on transition days."""
-        pair = self._offsets_of_day.get(utc_day)
-        if pair is None:
-            start = utc_day * SECONDS_PER_DAY
-            pair = self._offsets_of_day[utc_day] = (
-                utc_offset_s(self.timezone, start),
-                utc_offset_s(self.timezone, start + SECONDS_PER_DAY),
-            )
-        return pair
-
     def utc_offsets_s(self, epoch_s: Array | int) -> Array:
-        """UTC offset [s] of the zone at each instant ``epoch_s`` [s]."""
-        t = np.asarray(epoch_s, dtype=np.int64)
-        if t.size == 1:
-            instant = int(t.reshape(-1)[0])
-            start, end = self._day_offsets(instant // SECONDS_PER_DAY)
-            offset = start if start == end else utc_offset_s(self.timezone, instant)
-            return np.full(t.shape, offset, dtype=np.int64)
-        uniq, inverse = np.unique(np.floor_divide(t, SECONDS_PER_DAY), return_inverse=True)
-        pairs = np.array([self._day_offsets(int(d)) for d in uniq], dtype=np.int64).reshape(-1, 2)
-        offsets: Array = pairs[inverse.reshape(-1), 0].reshape(t.shape)
-        # A transition inside a UTC day (DST, about twice a year) needs exact per-instant lookups.
-        changing = (pairs[:, 0] != pairs[:, 1])[inverse.reshape(-1)].reshape(t.shape)
-        if changing.any():
-            offsets[changing] = [utc_offset_s(self.timezone, int(s)) for s in t[changing]]
-        return offsets
+        """UTC offset [s] of the region's zone at each instant ``epoch_s`` [s]."""
+        return utc_offsets_s(self.timezone, epoch_s)
 
     def local_day(self, epoch_s: Array | int) -> Array:
         """Local civil day since 1970-01-01 [d] of each instant ``epoch_s`` [s]."""

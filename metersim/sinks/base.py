@@ -1,7 +1,8 @@
 """The Sink protocol: where encoded readings go.
 
 A sink receives :class:`Outbox` objects, one per engine emission. An outbox encodes lazily, so a
-sink that only counts (``discard``) never pays for JSON, and several sinks share one encoding.
+sink that only counts (``discard``) never pays for encoding, and several sinks share one encoding.
+Sinks never call back upstream: the topics arrive rendered, like the payloads.
 """
 
 from __future__ import annotations
@@ -13,42 +14,43 @@ from typing import Protocol, TypeVar
 
 
 class Outbox:
-    """A batch of readings ready to leave the engine.
+    """The messages of one engine emission, as one output sees them: its format, its topics.
 
-    ``payloads`` is computed at most once, on first access, and shared by every sink.
-    ``topics(template)`` renders one MQTT topic per message from a template such as
-    ``"metersim/{commodity}/{meter_id}/reading"``.
+    ``payloads`` and ``topics`` are each computed at most once, on first access; outputs that share a
+    format share the payloads, and outputs that share a topic template share the topics. A sink that
+    only counts (``discard``) touches neither, so nothing is encoded for it.
     """
 
-    __slots__ = ("_count", "_encode", "_payloads", "_topics")
+    __slots__ = ("_count", "_payloads", "_payloads_of", "_topics", "_topics_of")
 
-    def __init__(
-        self,
-        count: int,
-        encode: Callable[[], list[bytes]],
-        topics: Callable[[str], list[str]],
-    ) -> None:
+    def __init__(self, count: int, payloads: Callable[[], list[bytes]], topics: Callable[[], list[str]]) -> None:
         self._count = count
-        self._encode = encode
-        self._topics = topics
+        self._payloads_of = payloads
+        self._topics_of = topics
         self._payloads: list[bytes] | None = None
+        self._topics: list[str] | None = None
 
     def __len__(self) -> int:
         return self._count
 
     @property
     def payloads(self) -> list[bytes]:
+        """One encoded payload per message."""
         if self._payloads is None:
-            self._payloads = self._encode()
+            self._payloads = self._payloads_of()
         return self._payloads
 
-    def topics(self, template: str) -> list[str]:
-        return self._topics(template)
+    @property
+    def topics(self) -> list[str]:
+        """One MQTT topic per message, rendered from the output's topic template."""
+        if self._topics is None:
+            self._topics = self._topics_of()
+        return self._topics
 
     @classmethod
     def of(cls, topics: list[str], payloads: list[bytes]) -> Outbox:
-        """An outbox over messages that are already encoded (tests, benchmarks): ``template`` is ignored."""
-        return cls(len(payloads), lambda: payloads, lambda _template: topics)
+        """An outbox over messages that are already encoded (tests, benchmarks)."""
+        return cls(len(payloads), lambda: payloads, lambda: topics)
 
 
 @dataclass

@@ -11,12 +11,13 @@ class MemorySink(SinkBase):
     name = "memory"
 
     def __init__(self, topic: str = "metersim/{commodity}/{meter_id}/reading") -> None:
+        """``topic`` is the template its messages are rendered with (as an MQTT output's ``topic``)."""
         super().__init__()
         self.topic = topic
         self.messages: list[tuple[str, bytes]] = []
 
     def send(self, outbox: Outbox) -> None:
-        self.messages.extend(zip(outbox.topics(self.topic), outbox.payloads))
+        self.messages.extend(zip(outbox.topics, outbox.payloads))
         self.stats.accepted += len(outbox)
         self.stats.acknowledged += len(outbox)
 

@@ -8,7 +8,7 @@ def test_discard_counts_without_encoding():
         raise AssertionError("discard must not encode")
 
     with DiscardSink() as sink:
-        sink.send(Outbox(5, explode, lambda template: []))
+        sink.send(Outbox(5, explode, explode))
     assert sink.stats.accepted == sink.stats.acknowledged == 5
 
 

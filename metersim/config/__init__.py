@@ -1,0 +1,77 @@
+"""The scenario file: pydantic models, loading, ``--set`` overrides and error paths.
+
+Everything is validated once, at load; afterwards the rest of metersim trusts the types. Units are in
+the field names (``interval_s``, ``annual_kwh``). Every problem is reported at once, each with its
+dotted path, e.g. ``fleet[2].interval_s: must divide 86400``.
+
+One concept per module: :mod:`~metersim.config.simulation`, :mod:`~metersim.config.climate`,
+:mod:`~metersim.config.tariffs`, :mod:`~metersim.config.fleet`, :mod:`~metersim.config.outputs`,
+:mod:`~metersim.config.truth`, :mod:`~metersim.config.scenario` (with its cross-checks),
+:mod:`~metersim.config.ids` (meter-id checks) and :mod:`~metersim.config.load`.
+"""
+
+from metersim.config.base import Problem
+from metersim.config.climate import DEFAULT_REGIONS, Climate
+from metersim.config.fleet import (
+    REGION_BY_TIMEZONE,
+    GridConfig,
+    InstantaneousConfig,
+    MeterGroup,
+    PvConfig,
+    SolarWaterHeaterConfig,
+)
+from metersim.config.ids import FORBIDDEN_IN_TOPIC_LEVEL, IdPattern, check_meter_ids
+from metersim.config.load import apply_override, format_validation_error, json_schema, load_scenario, parse_scenario
+from metersim.config.outputs import (
+    GRID_FIELDS,
+    TOPIC_FIELDS,
+    DiscardOutput,
+    FileOutput,
+    MqttOutput,
+    Output,
+    StdoutOutput,
+    TlsConfig,
+)
+from metersim.config.scenario import Scenario
+from metersim.config.simulation import SimulationConfig
+from metersim.config.tariffs import Band, BandWindow, DayType, SlabBlock, SlabSchedule, Tariff, Tax, clock_minutes
+from metersim.config.truth import TruthConfig
+
+__all__ = [
+    "DEFAULT_REGIONS",
+    "FORBIDDEN_IN_TOPIC_LEVEL",
+    "GRID_FIELDS",
+    "REGION_BY_TIMEZONE",
+    "TOPIC_FIELDS",
+    "Band",
+    "BandWindow",
+    "Climate",
+    "DayType",
+    "DiscardOutput",
+    "FileOutput",
+    "GridConfig",
+    "IdPattern",
+    "InstantaneousConfig",
+    "MeterGroup",
+    "MqttOutput",
+    "Output",
+    "Problem",
+    "PvConfig",
+    "Scenario",
+    "SimulationConfig",
+    "SlabBlock",
+    "SlabSchedule",
+    "SolarWaterHeaterConfig",
+    "StdoutOutput",
+    "Tariff",
+    "Tax",
+    "TlsConfig",
+    "TruthConfig",
+    "apply_override",
+    "check_meter_ids",
+    "clock_minutes",
+    "format_validation_error",
+    "json_schema",
+    "load_scenario",
+    "parse_scenario",
+]

@@ -1,0 +1,196 @@
+"""Meter groups and their parts: rooftop PV, solar water heaters, instantaneous values, the grid."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, PrivateAttr, field_validator, model_validator
+from typing_extensions import Self
+
+from metersim.config.base import Model, Seconds, format_fields
+from metersim.config.ids import IdPattern, IdSpace
+from metersim.timebase import SECONDS_PER_DAY, zone
+
+ID_FIELDS = ("index", "group")
+
+#: the weather region a group gets when it names none, by its time zone
+REGION_BY_TIMEZONE = {"Asia/Karachi": "lahore", "Asia/Tashkent": "tashkent", "Europe/Amsterdam": "amsterdam"}
+
+
+class PvConfig(Model):
+    """Rooftop PV on a fraction of the group's meters."""
+
+    fraction: float = Field(ge=0, le=1, description="share of meters with PV")
+    kwp_mean: float = Field(4.0, gt=0, description="mean installed peak power [kWp]")
+    kwp_sd: float = Field(1.5, ge=0, description="sd of installed peak power [kWp]")
+    performance_ratio: float = Field(0.8, gt=0, le=1, description="AC output per kWp per kW/m2 of irradiance")
+
+
+class SolarWaterHeaterConfig(Model):
+    """Solar water heaters on a fraction of homes: they cover part of the hot-water energy."""
+
+    fraction: float = Field(ge=0, le=1)
+    collector_m2: float = Field(3.0, gt=0, description="collector area [m2]")
+    efficiency: float = Field(0.5, gt=0, le=1, description="collector efficiency")
+
+
+class InstantaneousConfig(Model):
+    """Per-phase voltage, current, power factor and frequency on each electricity reading."""
+
+    phases: Literal[1, 3] = 1
+    nominal_v: float = Field(230, gt=0)
+    frequency_hz: float = Field(50, gt=0)
+
+
+class GridConfig(Model):
+    """Place the group's meters in region -> substation -> feeder -> transformer -> meter."""
+
+    substations: int = Field(1, ge=1)
+    feeders_per_substation: int = Field(2, ge=1)
+    transformers_per_feeder: int = Field(4, ge=1)
+    feeder_meters: bool = Field(True, description="publish a grid-side meter per feeder")
+    transformer_meters: bool = Field(True, description="publish a grid-side meter per transformer")
+    feeder_losses_pct: float = Field(6.0, ge=0, le=50, description="technical losses at mean load [% of load]")
+    transformer_losses_pct: float = Field(2.5, ge=0, le=50, description="technical losses at mean load [%]")
+    unmetered_pct: float = Field(0.0, ge=0, le=500, description="unmetered consumption [% of metered]")
+
+
+class MeterGroup(Model):
+    """Meters that share a commodity, time zone, interval and load model."""
+
+    name: str = Field(min_length=1)
+    commodity: Literal["electricity", "gas"]
+    count: int = Field(ge=1, le=50_000_000)
+    id_format: str = Field("{group}-{index:06d}", description="fields: {index}, {group}")
+    first_index: int = Field(1, ge=0, description="`{index}` of the first meter")
+    timezone: str = "UTC"
+    interval_s: Seconds = 900
+    jitter_s: int | None = Field(
+        None,
+        ge=0,
+        description="reports spread over [0, jitter_s) after the interval end; default min(60, interval_s/2)",
+    )
+    annual_kwh: float | None = Field(None, gt=0, description="electricity: mean annual import per meter [kWh]")
+    annual_m3: float | None = Field(None, gt=0, description="gas: mean annual volume per meter [m3]")
+    profile: Literal["household", "commercial", "agricultural"] = "household"
+    region: str | None = Field(
+        None,
+        description="weather region (see `regions`); needed for gas, PV and solar water heaters; default: "
+        "lahore for Asia/Karachi, tashkent for Asia/Tashkent, amsterdam for Europe/Amsterdam, else none",
+    )
+    country: str | None = Field(None, description="ISO 3166 code for public holidays; default: the region's")
+    monthly_factors: list[Annotated[float, Field(gt=0)]] | None = Field(
+        None, min_length=12, max_length=12, description="electricity seasonality Jan..Dec; default: the region's"
+    )
+    tariff: str | None = Field(None, description="name in `tariffs`; gives band registers and bills")
+    phase_shift_s: int = Field(3600, ge=0, le=21600, description="per-meter daily-curve shift, uniform in +-this [s]")
+    noise_phi: float = Field(0.85, ge=0, lt=1, description="interval-to-interval persistence of the AR(1) noise")
+    spikes_per_day: float = Field(1.0, ge=0, description="appliance spikes (kettle, pump) per meter per day")
+    spike_kw: float = Field(2.5, ge=0, description="mean power of a spike [kW]")
+    hot_water_share: float = Field(0.15, ge=0, lt=1, description="share of consumption that heats water")
+    cooking_share: float = Field(0.15, ge=0, lt=1, description="gas: share used for cooking (meal-time peaks)")
+    converter_fraction: float = Field(0.0, ge=0, le=1, description="gas: share of meters with a volume converter")
+    pv: PvConfig | None = None
+    solar_water_heater: SolarWaterHeaterConfig | None = None
+    instantaneous: InstantaneousConfig | None = None
+    grid: GridConfig | None = None
+    register_digits: int = Field(6, ge=3, le=9, description="integer digits of the registers; they roll over")
+    scale_sigma: float = Field(0.3, ge=0, le=2, description="lognormal sigma of the per-meter annual scale")
+    noise_sigma: float = Field(0.25, ge=0, le=2, description="lognormal sigma of the per-interval noise")
+    initial_register_max: float = Field(
+        5_000, ge=0, description="initial registers are uniform in [0, this) [kWh or m3]"
+    )
+
+    _id_pattern: IdPattern | None = PrivateAttr(None)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        zone(v)
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_region(cls, data: Any) -> Any:
+        """A group that does not mention ``region`` gets its time zone's, where one is built in."""
+        if isinstance(data, dict) and "region" not in data:
+            region = REGION_BY_TIMEZONE.get(str(data.get("timezone")))
+            if region is not None:
+                return {**data, "region": region}
+        return data
+
+    @field_validator("interval_s")
+    @classmethod
+    def _interval(cls, v: int) -> int:
+        if SECONDS_PER_DAY % v:
+            raise ValueError(f"must divide 86400 (a whole number of intervals per day), got {v}")
+        return v
+
+    @field_validator("id_format")
+    @classmethod
+    def _id_format(cls, v: str) -> str:
+        unknown = sorted(format_fields(v) - set(ID_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field(s) {unknown}; allowed: {{index}}, {{group}}")
+        if "{index" not in v:
+            raise ValueError("must contain {index} so that ids are unique")
+        return v
+
+    def _derive(self) -> None:
+        self._id_pattern = IdPattern.parse(self.id_format, self.name)
+
+    @model_validator(mode="after")
+    def _cross(self) -> Self:
+        if self.commodity == "electricity" and self.annual_kwh is None:
+            raise ValueError("electricity groups need `annual_kwh`")
+        if self.commodity == "gas" and self.annual_m3 is None:
+            raise ValueError("gas groups need `annual_m3`")
+        if self.commodity == "electricity" and self.annual_m3 is not None:
+            raise ValueError("`annual_m3` is for gas groups; use `annual_kwh`")
+        if self.commodity == "gas" and self.annual_kwh is not None:
+            raise ValueError("`annual_kwh` is for electricity groups; use `annual_m3`")
+        if self.commodity == "gas" and self.region is None:
+            raise ValueError(f"gas groups need a weather `region` (none is built in for {self.timezone})")
+        if (self.pv or self.solar_water_heater) and self.region is None:
+            raise ValueError("PV and solar water heaters need a weather `region`")
+        if self.commodity == "gas" and (self.pv or self.instantaneous or self.grid):
+            raise ValueError("`pv`, `instantaneous` and `grid` are for electricity groups")
+        if self.commodity == "gas" and self.hot_water_share + self.cooking_share >= 1:
+            raise ValueError("`hot_water_share` + `cooking_share` must leave a share for heating")
+        if self.jitter_s is not None and self.jitter_s >= self.interval_s:
+            raise ValueError(f"`jitter_s` ({self.jitter_s}) must be less than `interval_s` ({self.interval_s})")
+        try:
+            self.id_format.format(index=self.first_index, group=self.name)
+        except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+            raise ValueError(f"`id_format` cannot be formatted: {exc}") from None
+        return self
+
+    @property
+    def effective_jitter_s(self) -> int:
+        """Width of the per-meter report-offset window [s]."""
+        return self.jitter_s if self.jitter_s is not None else min(60, self.interval_s // 2)
+
+    @property
+    def annual_amount(self) -> float:
+        """Mean annual consumption per meter [kWh for electricity, m3 for gas]."""
+        value = self.annual_kwh if self.commodity == "electricity" else self.annual_m3
+        assert value is not None
+        return value
+
+    @property
+    def id_pattern(self) -> IdPattern | None:
+        """``id_format`` as ``prefix + format(index, spec) + suffix`` where that is proven; else None."""
+        return self._id_pattern
+
+    def meter_id(self, index: int) -> str:
+        """The id of the meter whose ``{index}`` is ``index`` (the first meter has ``first_index``)."""
+        if self._id_pattern is not None:
+            return self._id_pattern.format(index)
+        return self.id_format.format(index=index, group=self.name)
+
+    def meter_ids(self, start: int = 0, stop: int | None = None) -> list[str]:
+        """The ids of the meters at positions ``start .. stop - 1`` in the group (default: all of them)."""
+        stop = self.count if stop is None else stop
+        if not 0 <= start <= stop <= self.count:
+            raise ValueError(f"{self.name}: positions {start}..{stop} are not within its {self.count} meters")
+        return list(IdSpace.of(self).ids(start, stop))

@@ -1,0 +1,93 @@
+"""The ``simulation:`` section: when the run happens, for how long, how fast, from which seed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from typing_extensions import Self
+
+from metersim.config.base import Model
+from metersim.timebase import parse_duration, parse_instant
+
+
+class SimulationConfig(Model):
+    """When the run happens, how fast, and from which seed."""
+
+    # The fields keep what the user wrote; the typed values beside them are ``start_s`` (epoch
+    # seconds, None for "now"), ``end_s`` and ``duration_s``. The schema keeps the section's title.
+    model_config = ConfigDict(title="Simulation")
+
+    start: str = Field("now", description='ISO 8601 with a UTC offset, or "now"')
+    duration: str | int | None = Field(None, description="e.g. 90s, 15m, 2h, 1d; or give `end`")
+    end: str | None = Field(None, description="ISO 8601 with a UTC offset; instead of `duration`")
+    seed: int = Field(0, ge=0, description="root of every random stream")
+    speed: Literal["max"] | Annotated[float, Field(gt=0)] = Field(
+        "max", description="max = as fast as the sinks accept; a number = simulated s per wall s"
+    )
+
+    _start_s: int | None = PrivateAttr(None)
+    _end_s: int | None = PrivateAttr(None)
+    _duration_s: int = PrivateAttr(0)
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, v: str) -> str:
+        if v != "now":
+            parse_instant(v)
+        return v
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, v: str | int | None) -> str | int | None:
+        if v is not None:
+            parse_duration(v)
+        return v
+
+    @field_validator("end")
+    @classmethod
+    def _end(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_instant(v)
+        return v
+
+    def _derive(self) -> None:
+        self._start_s = None if self.start == "now" else parse_instant(self.start)
+        self._end_s = None if self.end is None else parse_instant(self.end)
+        if self.duration is not None:
+            self._duration_s = parse_duration(self.duration)
+        elif self._end_s is not None and self._start_s is not None:
+            self._duration_s = self._end_s - self._start_s
+        else:
+            self._duration_s = 0  # rejected by _one_of_duration_or_end
+
+    @model_validator(mode="after")
+    def _one_of_duration_or_end(self) -> Self:
+        if (self.duration is None) == (self.end is None):
+            raise ValueError("give exactly one of `duration` and `end`")
+        if self._end_s is not None:
+            if self._start_s is None:
+                raise ValueError('`end` needs a fixed `start`, not "now"; use `duration`')
+            if self._end_s <= self._start_s:
+                raise ValueError("`end` must be after `start`")
+        return self
+
+    @property
+    def start_s(self) -> int | None:
+        """The first simulated second [s since the epoch, UTC]; ``None`` when the run starts "now"."""
+        return self._start_s
+
+    @property
+    def starts_now(self) -> bool:
+        """Whether the run starts at the current time (``start: now``)."""
+        return self._start_s is None
+
+    @property
+    def end_s(self) -> int | None:
+        """The end given as ``end`` [s since the epoch, UTC]; ``None`` when ``duration`` is given."""
+        return self._end_s
+
+    @property
+    def duration_s(self) -> int:
+        """Length of the run [s], from ``duration`` or from ``end`` - ``start``."""
+        return self._duration_s

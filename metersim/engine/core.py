@@ -1,0 +1,251 @@
+"""The SimPy engine: one process per group ticks its meters; each interval runs an ordered pipeline.
+
+Per group and interval: **step** (numbers for every meter) -> **transforms** (pure functions that
+change what is published and say why, as labels) -> **observers** (ground truth, bills, plots: they
+see the true and the published values) -> **emit** (grid-side meters at the interval end, then the
+meters slot by slot at their report offsets). Process plug-ins (:mod:`metersim.engine.processes`)
+run on timelines of their own.
+
+The clock is integer epoch seconds (UTC). ``speed=None`` runs as fast as the outputs accept; a number
+paces the run against the wall clock (simulated s per wall s), and every emission's lateness
+against its scheduled wall time is recorded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+import simpy.rt
+
+from metersim._array import Array
+from metersim.engine.lateness import Lateness
+from metersim.engine.processes import Process
+from metersim.group import GroupSimulator
+from metersim.records import GroupInterval, Label, Observation, ReadingBatch
+
+_PACING_SLICE_S = 0.1  # longest uninterrupted sleep, so that a stop request is honoured promptly
+_PROGRESS_EVERY_S = 0.2
+
+#: a pure function over a batch: the changed batch (a copy) and labels for what it changed
+Transform = Callable[[ReadingBatch], tuple[ReadingBatch, list[Label]]]
+
+
+class Stopped(Exception):
+    """Raised inside the event loop when a stop was requested (e.g. Ctrl-C)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """The simulated span: intervals that end inside ``(start_s, end_s]`` are reported."""
+
+    start_s: int  # [epoch s]
+    end_s: int  # [epoch s]
+
+
+class _FastEnvironment(simpy.Environment):
+    def __init__(self, initial_time: int, stop: threading.Event) -> None:
+        super().__init__(initial_time)
+        self._stop = stop
+
+    def step(self) -> None:
+        if self._stop.is_set():
+            raise Stopped
+        super().step()
+
+
+class _PacedEnvironment(simpy.rt.RealtimeEnvironment):
+    """Wall-clock pacing that sleeps in short slices so a stop request is seen within 0.1 s."""
+
+    def __init__(
+        self,
+        initial_time: int,
+        factor: float,
+        stop: threading.Event,
+        behind_s: float = 0.0,
+        idle: Callable[[], None] = lambda: None,
+    ) -> None:
+        super().__init__(initial_time, factor=factor, strict=False)
+        self._stop, self._idle = stop, idle
+        self.began = time.monotonic()
+        # A run that starts in the past catches up at full speed before it settles on the wall clock.
+        self.real_start -= behind_s * factor
+
+    def wall_time_of(self, sim_s: float) -> float:
+        """The monotonic wall time [s] at which simulated instant ``sim_s`` is due."""
+        return float(self.real_start + (sim_s - self.env_start) * self.factor)
+
+    def step(self) -> None:
+        due = self.wall_time_of(self.peek())
+        while True:
+            if self._stop.is_set():
+                raise Stopped
+            delay = due - time.monotonic()
+            if delay <= 0:
+                break
+            time.sleep(min(delay, _PACING_SLICE_S))
+            self._idle()
+        simpy.Environment.step(self)
+
+
+@dataclass
+class EngineCounters:
+    """Readings counted at each engine step."""
+
+    readings_generated: int = 0  # stepped by the groups (meters and grid-side meters)
+    readings_published: int = 0  # handed to the outputs after the transforms
+    labels: int = 0  # produced by the transforms
+    simulated_now_s: int = 0  # [epoch s]
+    lateness: Lateness | None = None  # paced runs only
+    behind_s: float = 0.0  # paced runs: how far the start lay behind the wall clock [s]
+    progress_at: float = field(default=0.0, repr=False)
+
+
+class Observer:
+    """Receives every group interval, after the transforms, in simulation order (a base to subclass)."""
+
+    def observe(self, observation: Observation) -> None:
+        raise NotImplementedError
+
+
+Emit = Callable[[ReadingBatch, Array], None]
+
+
+class Engine:
+    """Runs groups over a window; hands every published reading to ``emit`` in a deterministic order.
+
+    Parameters
+    ----------
+    simulators
+        One per group (or range of a group), in scenario order.
+    emit
+        Receives each emission: a batch and the rows of it to send now.
+    window
+        The simulated span.
+    speed
+        None for as fast as possible, else simulated seconds per wall second.
+    behind_s
+        Paced runs: how far the window's start lies behind the wall clock [s] (caught up at full speed).
+    transforms, observers, processes
+        The pipeline's plug-ins, applied in order.
+    idle
+        Called while a paced run waits (outputs service their connections).
+    on_progress
+        Called with the counters at most every 0.2 s wall.
+    stop
+        Set it (from any thread) to stop the run at the next event; default: a new one.
+    """
+
+    def __init__(
+        self,
+        simulators: Sequence[GroupSimulator],
+        emit: Emit,
+        window: Window,
+        *,
+        speed: float | None = None,
+        behind_s: float = 0.0,
+        transforms: Sequence[Transform] = (),
+        observers: Sequence[Observer] = (),
+        processes: Sequence[Process] = (),
+        idle: Callable[[], None] = lambda: None,
+        on_progress: Callable[[EngineCounters], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.simulators, self.emit, self.window = simulators, emit, window
+        self.transforms, self.observers, self.processes = transforms, observers, processes
+        self.counters = EngineCounters(simulated_now_s=window.start_s)
+        self.stop_requested = stop or threading.Event()
+        self.on_progress = on_progress
+        self.env: simpy.Environment
+        if speed is None:
+            self.env = _FastEnvironment(window.start_s, self.stop_requested)
+        else:
+            self.env = _PacedEnvironment(window.start_s, 1.0 / speed, self.stop_requested, behind_s, idle)
+            self.counters.lateness = Lateness()
+            self.counters.behind_s = behind_s
+
+    def run(self) -> bool:
+        """Run to the end of the window. Returns False if stopped early."""
+        processes = [self.env.process(self._tick(s)) for s in self.simulators]
+        processes += [self.env.process(self._plugin(p)) for p in self.processes]
+        try:
+            self.env.run(until=self.env.all_of(processes))
+        except Stopped:
+            return False
+        finally:
+            self._progress(force=True)
+        return True
+
+    def _plugin(self, process: Process) -> Generator[simpy.Event, None, None]:
+        for wake_s in process.run(self.window.start_s, self.window.end_s):
+            if wake_s > self.env.now:
+                yield self.env.timeout(wake_s - self.env.now)
+
+    def _tick(self, simulator: GroupSimulator) -> Generator[simpy.Event, None, None]:
+        """Each interval: step the whole group at its end, then report slot by slot."""
+        env, interval_s = self.env, simulator.interval_s
+        offsets_s = simulator.report_offsets_s
+        order = np.argsort(offsets_s, kind="stable")
+        offsets, firsts = np.unique(offsets_s[order], return_index=True)
+        slot_ends = [*firsts[1:].tolist(), len(offsets_s)]
+        slots = [(int(o), order[a:b]) for o, a, b in zip(offsets.tolist(), firsts.tolist(), slot_ends)]
+        n_intervals = (self.window.end_s - self.window.start_s) // interval_s
+        for seq in range(n_intervals):
+            end = self.window.start_s + (seq + 1) * interval_s
+            yield env.timeout(end - env.now)
+            observation = self._observe(simulator.step(seq, end), simulator)
+            published = observation.published
+            if published.grid is not None:
+                self._emit(published.grid, np.flatnonzero(published.grid.published))
+            meters = published.meters
+            withheld = not meters.published.all()
+            for offset, rows in slots:
+                if end + offset > env.now:
+                    yield env.timeout(end + offset - env.now)
+                self._emit(meters, rows[meters.published[rows]] if withheld else rows)
+
+    def _observe(self, true: GroupInterval, simulator: GroupSimulator) -> Observation:
+        """Run the transforms over each batch of the interval, then every observer."""
+        published = true
+        labels: tuple[Label, ...] = ()
+        if self.transforms:
+            batches, found = [], []
+            for batch in true.batches():
+                for transform in self.transforms:
+                    batch, new = transform(batch)
+                    found += new
+                batches.append(batch)
+            grid = batches[1] if len(batches) > 1 else None
+            published = GroupInterval(true.start_s, true.end_s, true.seq, batches[0], grid)
+            labels = tuple(found)
+            self.counters.labels += len(labels)
+        self.counters.readings_generated += sum(len(b) for b in true.batches())
+        observation = Observation(true, published, labels, simulator.weather)
+        for observer in self.observers:
+            observer.observe(observation)
+        return observation
+
+    def _emit(self, batch: ReadingBatch, rows: Array) -> None:
+        if len(rows):
+            self.emit(batch, rows)
+            self.counters.readings_published += len(rows)
+        lateness, env = self.counters.lateness, self.env
+        if lateness is not None and isinstance(env, _PacedEnvironment):
+            due = env.wall_time_of(env.now)
+            if due >= env.began:  # backfill of a start in the past is not late, it is catching up
+                lateness.record(time.monotonic() - due)
+        self._progress()
+
+    def _progress(self, force: bool = False) -> None:
+        counters = self.counters
+        counters.simulated_now_s = min(int(self.env.now), self.window.end_s)
+        if self.on_progress is None:
+            return
+        now = time.monotonic()
+        if force or now - counters.progress_at >= _PROGRESS_EVERY_S:
+            counters.progress_at = now
+            self.on_progress(counters)

@@ -1,0 +1,260 @@
+"""One group of meters through time: its models, registers and tariff bands, and its grid-side meters.
+
+:meth:`GroupSimulator.step` computes one interval for a range of the group's meters and returns
+numbers only (:class:`~metersim.records.GroupInterval`); the engine decides *when* it runs, the
+encoders what the numbers look like on the wire.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from metersim._array import Array
+from metersim.config import Climate, Tariff
+from metersim.fleet import MeterAttributes
+from metersim.model.electricity import ElectricityModel
+from metersim.model.gas import GasModel, battery_percent
+from metersim.model.grid import GridBalance
+from metersim.model.registers import Registers
+from metersim.model.weather import Weather
+from metersim.parameters import country_of, electricity_params, gas_params, grid_losses, mean_interval_milli
+from metersim.records import VALID, GroupInterval, Instantaneous, MeterSet, ReadingBatch, RegisterValues
+from metersim.streams import Stream, draw, group_key
+from metersim.tariffs import BandSchedule
+from metersim.timebase import utc_offset_s
+
+
+class GroupSimulator:
+    """Steps a range of one group's meters interval by interval, keeping their registers and model state.
+
+    Parameters
+    ----------
+    attributes
+        The meters' static attributes (a whole group, or a range of its chunks).
+    seed
+        Scenario seed.
+    start_s
+        Run start [epoch s]; the models' noise starts at the first interval after it.
+    weather, climate, tariff
+        The group's region (its weather and climate) and tariff, if any.
+    """
+
+    def __init__(
+        self,
+        attributes: MeterAttributes,
+        *,
+        seed: int,
+        start_s: int,
+        weather: Weather | None,
+        climate: Climate | None,
+        tariff: Tariff | None,
+    ) -> None:
+        group, meters = attributes.group, attributes.meters
+        self.attributes, self.group, self.seed, self.start_s = attributes, group, seed, start_s
+        self.key = group_key(group.name)
+        self.interval_s = group.interval_s
+        self.weather = weather
+        first_interval = start_s // group.interval_s + 1
+        self.schedule = BandSchedule.compile(tariff, group.timezone, country_of(group, climate)) if tariff else None
+        band_names = self.schedule.band_names if self.schedule else None
+        topology = attributes.topology
+        self.meter_set = MeterSet(
+            group=group.name,
+            commodity=group.commodity,
+            timezone=group.timezone,
+            region=group.region or "",
+            count=meters.count,
+            make_ids=attributes.meter_ids,
+            places=topology.meter_fields(meters) if topology is not None else None,
+            band_names=band_names,
+        )
+        self.model: ElectricityModel | GasModel
+        if group.commodity == "electricity":
+            self.model = ElectricityModel(
+                electricity_params(group, climate),
+                seed=seed,
+                key=self.key,
+                meters=meters,
+                scale=attributes.scale,
+                shift_slots=attributes.shift_slots,
+                pv_kwp=attributes.pv_kwp,
+                has_swh=attributes.has_swh,
+                weather=weather,
+                first_interval=first_interval,
+            )
+        else:
+            assert weather is not None
+            self.model = GasModel(
+                gas_params(group),
+                seed=seed,
+                key=self.key,
+                meters=meters,
+                scale=attributes.scale,
+                shift_slots=attributes.shift_slots,
+                has_swh=attributes.has_swh,
+                has_converter=attributes.has_converter,
+                weather=weather,
+                first_interval=first_interval,
+            )
+        electricity = group.commodity == "electricity"
+        self.registers = Registers(
+            attributes.initial_milli,
+            bands=len(band_names) if band_names and electricity else 0,  # gas meters have one volume register
+            export=group.pv is not None,
+            converted_mask=None if electricity else attributes.has_converter,
+            digits=group.register_digits,
+        )
+        self.grid: GridBalance | None = None
+        self.grid_set: MeterSet | None = None
+        if topology is not None:
+            publish_t, publish_f, ids, devices, places = topology.grid_meters(meters)
+            self.grid = GridBalance(
+                topology.meter_transformer(meters),
+                topology.transformer_feeder,
+                topology.meters_per_transformer,
+                mean_interval_milli(group),
+                grid_losses(group),
+                publish_t,
+                publish_f,
+            )
+            self.grid_set = MeterSet(
+                group=group.name,
+                commodity="electricity",
+                timezone=group.timezone,
+                region=group.region or "",
+                count=len(ids),
+                make_ids=lambda: ids,
+                places=places,
+                devices=devices,
+                band_names=band_names,
+            )
+            self.grid_registers = Registers(
+                np.zeros(len(ids), dtype=np.int64), export=True, digits=group.register_digits
+            )
+
+        self._offsets_s = attributes.offset_s.astype(np.int64)
+
+    @property
+    def report_offsets_s(self) -> Array:
+        """Each meter's delay between an interval's end and its report [s]."""
+        return self.attributes.offset_s
+
+    def step(self, seq: int, end_s: int) -> GroupInterval:
+        """Simulate the interval ending at ``end_s`` [epoch s]; ``seq`` counts intervals from 0."""
+        group, interval_s = self.group, self.interval_s
+        start_s = end_s - interval_s
+        local_start_s = start_s + utc_offset_s(group.timezone, start_s)
+        band = self.schedule.band_at(start_s) if self.schedule else 0
+        interval_index = end_s // interval_s
+        instantaneous = battery = export_milli = None
+        if isinstance(self.model, ElectricityModel):
+            flows = self.model.step(start_s, local_start_s, interval_index)
+            true_milli, import_milli, export_milli = flows.load_milli, flows.import_milli, flows.export_milli
+            self.registers.add(import_milli, band=band, export_milli=export_milli)
+            if group.instantaneous is not None:
+                instantaneous = self._instantaneous(import_milli, interval_index)
+        else:
+            gas = self.model.step(start_s, local_start_s, interval_index)
+            true_milli = import_milli = gas.volume_milli
+            self.registers.add(import_milli, converted_milli=gas.converted_milli)
+            battery = np.round(battery_percent(self.attributes.battery_pct, end_s - self.start_s), 1)
+        interval = (seq, end_s, interval_s)
+        meters = _batch(
+            self.meter_set,
+            interval,
+            end_s + self._offsets_s,
+            band,
+            (true_milli, import_milli, export_milli),
+            self.registers.read(),
+            instantaneous=instantaneous,
+            battery_pct=battery,
+        )
+        grid = None
+        if self.grid is not None and self.grid_set is not None:
+            flow = self.grid.step(true_milli, import_milli, export_milli)
+            imported, exported = np.maximum(flow.delivered_milli, 0), np.maximum(-flow.delivered_milli, 0)
+            self.grid_registers.add(imported, export_milli=exported)
+            grid = _batch(
+                self.grid_set,
+                interval,
+                np.full(self.grid_set.count, end_s, dtype=np.int64),
+                band,
+                (flow.delivered_milli, imported, exported),
+                self.grid_registers.read(),
+                losses_milli=flow.losses_milli,
+                unmetered_milli=flow.unmetered_milli,
+            )
+        return GroupInterval(start_s=start_s, end_s=end_s, seq=seq, meters=meters, grid=grid)
+
+    def _instantaneous(self, import_milli: Array, interval_index: int) -> Instantaneous:
+        """Per-phase voltage and current, power factor and frequency around nominal, at the interval end."""
+        cfg = self.group.instantaneous
+        assert cfg is not None
+        phases = cfg.phases
+        noise = draw(
+            self.seed,
+            Stream.INSTANTANEOUS,
+            self.key,
+            self.attributes.meters,
+            interval_index,
+            lambda r, k: r.standard_normal((k, phases + 2)),
+        )
+        volts = np.round(cfg.nominal_v * (1 + 0.01 * noise[:, :phases]), 1)
+        power_factor = np.round(np.clip(0.94 + 0.03 * noise[:, phases], 0.7, 1.0), 3)
+        frequency = np.round(cfg.frequency_hz * (1 + 0.0004 * noise[:, phases + 1]), 2)
+        watts = import_milli * (3600 / self.interval_s)  # Wh per interval -> W
+        amps = np.round(watts[:, None] / (phases * volts * power_factor[:, None]), 2)
+        return Instantaneous(volts=volts, amps=amps, power_factor=power_factor, frequency_hz=frequency)
+
+
+@lru_cache(maxsize=64)
+def _rows(n: int) -> Array:
+    """``0 .. n-1``, read-only and shared: the rows of a whole meter set."""
+    rows = np.arange(n, dtype=np.int64)
+    rows.setflags(write=False)
+    return rows
+
+
+def _batch(
+    meters: MeterSet,
+    interval: tuple[int, int, int],
+    sent_s: Array,
+    band: int,
+    flows: tuple[Array, Array, Array | None],
+    registers: RegisterValues,
+    *,
+    instantaneous: Instantaneous | None = None,
+    battery_pct: Array | None = None,
+    losses_milli: Array | None = None,
+    unmetered_milli: Array | None = None,
+) -> ReadingBatch:
+    """A batch over every meter of ``meters``, all valid and published.
+
+    ``interval`` is ``(seq, end_s, interval_s)``; ``flows`` is ``(true, import, export)`` [thousandths].
+    Columns that hold one value for every meter are read-only broadcasts, not copies (batches are
+    never changed in place).
+    """
+    n = meters.count
+    seq, end_s, interval_s = interval
+    true_milli, import_milli, export_milli = flows
+    return ReadingBatch(
+        meters=meters,
+        meters_at=_rows(n),
+        interval_s=interval_s,
+        seq=np.broadcast_to(np.int64(seq), (n,)),
+        end_s=np.broadcast_to(np.int64(end_s), (n,)),
+        sent_s=sent_s,
+        band=np.broadcast_to(np.int8(band), (n,)),
+        true_milli=true_milli,
+        import_milli=import_milli,
+        export_milli=export_milli,
+        registers=registers,
+        quality=np.broadcast_to(np.int8(VALID), (n,)),
+        published=np.broadcast_to(np.True_, (n,)),
+        instantaneous=instantaneous,
+        battery_pct=battery_pct,
+        losses_milli=losses_milli,
+        unmetered_milli=unmetered_milli,
+    )

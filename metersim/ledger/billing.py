@@ -1,0 +1,50 @@
+"""The bills observer: accumulates each tariffed group's *true* import during a run.
+
+Bills read the true values (what the group step computed), never the published stream: a fault or
+a theft that changes what a meter publishes does not change what its customer really owes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metersim.config import Scenario
+from metersim.engine import Observer
+from metersim.ledger.bills import Bill, BillAccumulator
+from metersim.parameters import country_of
+from metersim.records import Observation
+from metersim.tariffs import BandSchedule
+
+
+class BillObserver(Observer):
+    """Accumulates each tariffed group's true import per billing period and band."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.accumulators: dict[str, BillAccumulator] = {}
+        self._groups = {g.name: g for g in scenario.fleet}
+
+    def observe(self, observation: Observation) -> None:
+        true = observation.true
+        batch = true.meters
+        group = self._groups[batch.meters.group]
+        if group.tariff is None:
+            return
+        accumulator = self.accumulators.get(group.name)
+        if accumulator is None:
+            tariff = self.scenario.tariffs[group.tariff]
+            climate = self.scenario.all_regions.get(group.region) if group.region else None
+            schedule = BandSchedule.compile(tariff, group.timezone, country_of(group, climate))
+            accumulator = BillAccumulator(tariff, schedule, batch.meters.ids, group.timezone)
+            self.accumulators[group.name] = accumulator
+        interval_s = batch.interval_s
+        bands = np.unique(batch.band)
+        if len(bands) == 1:
+            accumulator.add(true.start_s, interval_s, int(bands[0]), batch.import_milli)
+            return
+        for k, band in enumerate(bands.tolist()):  # meters on different bands: count the seconds once
+            consumption = np.where(batch.band == band, batch.import_milli, 0)
+            accumulator.add(true.start_s, interval_s if k == 0 else 0, band, consumption)
+
+    def bills(self) -> list[Bill]:
+        return [bill for accumulator in self.accumulators.values() for bill in accumulator.bills()]

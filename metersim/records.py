@@ -1,0 +1,208 @@
+"""What flows between the stages of a run: numeric reading batches, the meters they are about, labels.
+
+A :class:`ReadingBatch` holds numbers only (integer thousandths of a kWh or m3, integer epoch
+seconds, band indices, quality codes): no text is made before an encoder runs. Its rows point into a
+:class:`MeterSet`, the static description of a set of meters (ids, places, units) that encoders and
+the ledger read and nothing writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from metersim._array import Array
+
+if TYPE_CHECKING:
+    from metersim.model.weather import Weather
+
+#: ``quality`` codes of a reading, indexed by :data:`QUALITY_NAMES`
+VALID, LATE, ESTIMATED, SUSPECT = 0, 1, 2, 3
+QUALITY_NAMES = ("valid", "late", "estimated", "suspect")
+
+UNIT = {"electricity": "kWh", "gas": "m3"}
+
+
+@dataclass(eq=False)
+class MeterSet:
+    """A set of meters that report together: one range of a group's meters, or its grid-side meters.
+
+    Row ``k`` of every batch over this set is about meter ``k`` of these lists. Ids are built on first
+    use (a million strings cost ~80 MB), and only ``discard`` never needs them.
+    """
+
+    group: str
+    commodity: str  # "electricity" or "gas"
+    timezone: str  # IANA zone of the meters' clocks
+    region: str  # weather region ("" without one)
+    count: int
+    make_ids: Callable[[], list[str]] = field(repr=False)
+    #: ``{region, substation, feeder, transformer}`` per meter, None without a grid
+    places: list[dict[str, str]] | None = field(default=None, repr=False)
+    #: ``transformer`` or ``feeder`` per grid-side meter; None for customer meters
+    devices: list[str] | None = field(default=None, repr=False)
+    band_names: tuple[str, ...] | None = None  # the tariff's bands, None without a tariff
+
+    @property
+    def unit(self) -> str:
+        return UNIT[self.commodity]
+
+    @property
+    def grid_side(self) -> bool:
+        return self.devices is not None
+
+    @cached_property
+    def ids(self) -> list[str]:
+        ids = self.make_ids()
+        if len(ids) != self.count:
+            raise ValueError(f"{self.group}: {len(ids)} ids for {self.count} meters")
+        return ids
+
+
+@dataclass(frozen=True)
+class RegisterValues:
+    """Cumulative registers after an interval [thousandths of the unit], already rolled over."""
+
+    total: Array  # import (1-0:1.8.0) or gas volume (7-0:3.0.0)
+    bands: Array | None = None  # per tariff band, shape (bands, meters) (1-0:1.8.k)
+    export_total: Array | None = None  # 1-0:2.8.0
+    export_bands: Array | None = None  # 1-0:2.8.k, shape (bands, meters)
+    converted: Array | None = None  # gas volume at base conditions (7-0:3.2.0)
+    converted_mask: Array | None = None  # which meters have a converted register [bool]
+
+    def take(self, rows: Array) -> RegisterValues:
+        """The registers of ``rows`` only."""
+        return RegisterValues(
+            total=self.total[rows],
+            bands=self.bands[:, rows] if self.bands is not None else None,
+            export_total=self.export_total[rows] if self.export_total is not None else None,
+            export_bands=self.export_bands[:, rows] if self.export_bands is not None else None,
+            converted=self.converted[rows] if self.converted is not None else None,
+            converted_mask=self.converted_mask[rows] if self.converted_mask is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class Instantaneous:
+    """Instantaneous values at the interval end."""
+
+    volts: Array  # per phase [V], shape (meters, phases)
+    amps: Array  # per phase [A], shape (meters, phases)
+    power_factor: Array  # [-]
+    frequency_hz: Array  # [Hz]
+
+    def take(self, rows: Array) -> Instantaneous:
+        return Instantaneous(self.volts[rows], self.amps[rows], self.power_factor[rows], self.frequency_hz[rows])
+
+
+@dataclass(frozen=True, eq=False)
+class ReadingBatch:
+    """One reading per row, for rows ``meters_at`` of ``meters``; every array has one entry per row.
+
+    ``true_milli`` is what really flowed (a customer's consumption; for a grid-side meter the net
+    energy delivered); ``import_milli`` and ``export_milli`` are what the meter registered in the
+    interval and publishes. The group step makes them equal; transforms (faults, theft) may not.
+    """
+
+    meters: MeterSet
+    meters_at: Array  # row -> position in ``meters`` (int64)
+    interval_s: int  # [s]
+    seq: Array  # reading counter per meter, from 0 (int64)
+    end_s: Array  # interval end [epoch s] (int64)
+    sent_s: Array  # when the reading leaves the meter [epoch s] (int64)
+    band: Array  # index into ``meters.band_names`` of the band at the interval start (int8; 0 without)
+    true_milli: Array  # [thousandths of the unit] (int64)
+    import_milli: Array  # [thousandths of the unit] (int64)
+    registers: RegisterValues
+    quality: Array  # QUALITY_NAMES index (int8)
+    published: Array  # whether the reading is sent at all [bool]
+    export_milli: Array | None = None  # [thousandths of the unit] (int64); None without PV or grid
+    instantaneous: Instantaneous | None = None
+    battery_pct: Array | None = None  # gas meters' battery [%]
+    losses_milli: Array | None = None  # grid-side: technical losses inside the delivery
+    unmetered_milli: Array | None = None  # grid-side: unmetered consumption inside the delivery
+
+    def __len__(self) -> int:
+        return len(self.meters_at)
+
+    def take(self, rows: Array) -> ReadingBatch:
+        """The batch of ``rows`` only (indices into this batch, in the order given)."""
+
+        def pick(values: Array | None) -> Array | None:
+            return values[rows] if values is not None else None
+
+        return ReadingBatch(
+            meters=self.meters,
+            meters_at=self.meters_at[rows],
+            interval_s=self.interval_s,
+            seq=self.seq[rows],
+            end_s=self.end_s[rows],
+            sent_s=self.sent_s[rows],
+            band=self.band[rows],
+            true_milli=self.true_milli[rows],
+            import_milli=self.import_milli[rows],
+            registers=self.registers.take(rows),
+            quality=self.quality[rows],
+            published=self.published[rows],
+            export_milli=pick(self.export_milli),
+            instantaneous=self.instantaneous.take(rows) if self.instantaneous is not None else None,
+            battery_pct=pick(self.battery_pct),
+            losses_milli=pick(self.losses_milli),
+            unmetered_milli=pick(self.unmetered_milli),
+        )
+
+    def replace(self, **changes: Any) -> ReadingBatch:
+        """A copy with some fields changed (transforms use this; batches are never changed in place)."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Label:
+    """Something a transform did to the published stream, for the ground truth."""
+
+    meter_id: str
+    start_s: int  # first affected interval end [epoch s]
+    end_s: int  # last affected interval end [epoch s]
+    kind: str  # e.g. "stuck_register", "theft_bypass"
+    severity: float = 1.0  # kind-specific: a fraction stolen, a clock drift [s/day], ...
+    detail: str = ""  # what was altered, in words
+
+
+@dataclass(frozen=True)
+class GroupInterval:
+    """Everything one group step produced for one interval: customer meters and grid-side meters."""
+
+    start_s: int  # interval start [epoch s]
+    end_s: int  # interval end [epoch s]
+    seq: int
+    meters: ReadingBatch
+    grid: ReadingBatch | None = None
+
+    def batches(self) -> tuple[ReadingBatch, ...]:
+        return (self.meters,) if self.grid is None else (self.meters, self.grid)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One group interval as observers see it: what happened, what was published, and the labels of
+    every difference the transforms made."""
+
+    true: GroupInterval
+    published: GroupInterval
+    labels: tuple[Label, ...] = ()
+    weather: Weather | None = None  # the group's region, for observers that log temperature or GHI
+
+    @property
+    def group(self) -> str:
+        return self.true.meters.meters.group
+
+    def region_at_middle(self) -> tuple[float | None, float | None]:
+        """Region air temperature [degC] and GHI [W/m2] at the interval middle (None without a region)."""
+        if self.weather is None:
+            return None, None
+        mid = np.array([(self.true.start_s + self.true.end_s) // 2])
+        return float(self.weather.temperature_c(mid)[0]), float(self.weather.ghi_w_m2(mid)[0])

@@ -1,0 +1,224 @@
+"""The public embedding API: build a run from a scenario, run it, get its report.
+
+::
+
+    from metersim import Simulation, load_scenario
+
+    simulation = Simulation(load_scenario("configs/quickstart.yaml"))
+    report = simulation.run()  # raises a MetersimError subclass on failure; .report holds it anyway
+
+A :class:`Simulation` opens the scenario's outputs (plus any ``sinks`` given), builds one
+:class:`~metersim.group.GroupSimulator` per group (or per given range of a group's chunks), adds the
+ledger and the weather log when the scenario asks for them, and runs the engine with the given
+transforms, observers and process plug-ins.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager, nullcontext
+from types import FrameType
+
+from rich.console import Console
+
+from metersim.config import Climate, DiscardOutput, MqttOutput, Scenario
+from metersim.engine import Engine, Observer, Process, Transform, Window
+from metersim.errors import MetersimError
+from metersim.fleet import build_attributes
+from metersim.group import GroupSimulator
+from metersim.ledger.truth import TruthWriter
+from metersim.ledger.weather import WeatherLog
+from metersim.model.weather import Weather
+from metersim.outputs import Output, Outputs
+from metersim.parameters import climate_params
+from metersim.report import ProgressDisplay, RunReport
+from metersim.sinks.base import Sink
+from metersim.sinks.factory import open_sink
+from metersim.streams import MeterRange, group_key
+from metersim.timebase import iso_utc, now_floored
+
+
+def resolve_window(scenario: Scenario) -> tuple[Window, float]:
+    """The simulated window, and how far [s] its start lies behind the wall clock (for "now")."""
+    sim = scenario.simulation
+    if sim.start_s is None:
+        # Align to the longest interval so meters report on round clock times, as real ones do.
+        start = now_floored(max(g.interval_s for g in scenario.fleet))
+        behind = time.time() - start
+    else:
+        start, behind = sim.start_s, 0.0
+    return Window(start, start + sim.duration_s), behind
+
+
+def build_groups(
+    scenario: Scenario, window: Window, meters: Mapping[str, MeterRange] | None = None
+) -> list[GroupSimulator]:
+    """One simulator per group (its whole fleet, or the range ``meters[name]``), sharing one Weather per region."""
+    seed = scenario.simulation.seed
+    weathers: dict[str, Weather] = {}
+    simulators = []
+    for group in scenario.fleet:
+        climate: Climate | None = scenario.all_regions[group.region] if group.region else None
+        weather = None
+        if climate is not None and group.region is not None:
+            weather = weathers.get(group.region)
+            if weather is None:
+                zone = scenario.region_timezone(group.region)
+                weather = weathers[group.region] = Weather(climate_params(climate), seed, group_key(group.region), zone)
+        tariff = scenario.tariffs[group.tariff] if group.tariff else None
+        attributes = build_attributes(group, seed, (meters or {}).get(group.name))
+        simulators.append(
+            GroupSimulator(
+                attributes, seed=seed, start_s=window.start_s, weather=weather, climate=climate, tariff=tariff
+            )
+        )
+    return simulators
+
+
+def regions_of(simulators: Sequence[GroupSimulator]) -> list[tuple[str, Weather]]:
+    """Each region used by the simulators once, in order of first use."""
+    seen: dict[str, Weather] = {}
+    for simulator in simulators:
+        if simulator.weather is not None:
+            seen.setdefault(simulator.group.region or "", simulator.weather)
+    return list(seen.items())
+
+
+class Simulation:
+    """One run of a scenario.
+
+    Parameters
+    ----------
+    scenario
+        A validated scenario (see :func:`metersim.load_scenario`).
+    name
+        Shown in the report and the summary.
+    sinks
+        Extra sinks (e.g. a MemorySink) that receive JSON payload v1 besides the scenario's outputs.
+    transforms, observers, processes
+        Plug-ins for the engine pipeline (see :mod:`metersim.engine`).
+    meters
+        Run only these ranges of chunks of the named groups (default: every meter).
+    console, progress
+        Where log lines go, and whether to show a progress bar on a terminal.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        name: str = "scenario",
+        sinks: Sequence[Sink] = (),
+        transforms: Sequence[Transform] = (),
+        observers: Sequence[Observer] = (),
+        processes: Sequence[Process] = (),
+        meters: Mapping[str, MeterRange] | None = None,
+        console: Console | None = None,
+        progress: bool = False,
+    ) -> None:
+        self.scenario, self.name = scenario, name
+        self.extra_sinks, self.transforms, self.observers, self.processes = sinks, transforms, observers, processes
+        self.meters = meters
+        self.console = console or Console(stderr=True)
+        self.progress = progress
+        self.report = RunReport(scenario=name, status="pending", meters=scenario.meter_count, start="", end="")
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Ask a running simulation to stop at the next event and flush (safe from any thread)."""
+        self._stop.set()
+
+    def run(self) -> RunReport:
+        """Run to the end of the window (or a stop request) and return the report.
+
+        Raises a :class:`~metersim.errors.MetersimError` subclass on failure; :attr:`report` then
+        holds the failed run's report, with everything counted up to the failure.
+        """
+        scenario = self.scenario
+        window, behind_s = resolve_window(scenario)
+        report = self.report
+        report.start, report.end, report.status = iso_utc(window.start_s), iso_utc(window.end_s), "failed"
+        outputs = Outputs([])
+        engine: Engine | None = None
+        began = time.monotonic()
+        try:
+            with ExitStack() as stack:
+                outputs = Outputs(self._open_outputs(stack))
+                simulators = build_groups(scenario, window, self.meters)
+                observers, processes = list(self.observers), list(self.processes)
+                if scenario.truth is not None:
+                    truth = scenario.truth
+                    observers.append(stack.enter_context(TruthWriter(truth.path, truth.resolved_format)))
+                    if truth.weather_path:
+                        log = stack.enter_context(WeatherLog(truth.weather_path, regions_of(simulators)))
+                        processes += log.processes()
+                speed = scenario.simulation.speed
+                engine = Engine(
+                    simulators,
+                    outputs.emit,
+                    window,
+                    speed=None if speed == "max" else float(speed),
+                    behind_s=behind_s,
+                    transforms=self.transforms,
+                    observers=observers,
+                    processes=processes,
+                    idle=outputs.poll,
+                    stop=self._stop,
+                )
+                display = (
+                    ProgressDisplay(self.console, window.start_s, window.end_s, outputs.sinks)
+                    if self.progress and self.console.is_terminal
+                    else nullcontext()
+                )
+                with _graceful_sigint(self.stop), display as shown:
+                    if isinstance(shown, ProgressDisplay):
+                        engine.on_progress = shown.update
+                    completed = engine.run()
+                report.status = "completed" if completed else "interrupted"
+        except MetersimError as exc:
+            report.status, report.error_message = "failed", str(exc)
+            raise
+        finally:
+            report.collect(engine.counters if engine else None, outputs, time.monotonic() - began, window.start_s)
+        return report
+
+    @property
+    def interrupted(self) -> bool:
+        return self.report.status == "interrupted"
+
+    def _open_outputs(self, stack: ExitStack) -> list[Output]:
+        outputs = []
+        for output in self.scenario.outputs:
+            sink = open_sink(output, stack, self._log)
+            topic = output.topic if isinstance(output, MqttOutput) else None
+            fmt = "json" if isinstance(output, DiscardOutput) else output.format
+            outputs.append(Output(sink, fmt, topic))
+        for sink in self.extra_sinks:
+            # An extra sink renders topics from its own template (a MemorySink's or MqttSink's ``topic``).
+            outputs.append(Output(stack.enter_context(sink), "json", getattr(sink, "topic", None)))
+        return outputs
+
+    def _log(self, line: str) -> None:
+        self.console.print(line, markup=False, highlight=False)
+
+
+@contextmanager
+def _graceful_sigint(request_stop: Callable[[], None]) -> Iterator[None]:
+    """First Ctrl-C asks the engine to stop and flush; a second one aborts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        request_stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
