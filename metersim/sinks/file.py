@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
-from metersim.errors import OutputNotWritableError
+from metersim.errors import OutputNotWritableError, not_writable
 from metersim.sinks.base import Outbox, SinkBase
 
 _BUFFER_BYTES = 1 << 20
@@ -31,7 +31,7 @@ class FileSink(SinkBase):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "wb", buffering=_BUFFER_BYTES)  # noqa: SIM115 - closed in close()
         except OSError as exc:
-            raise OutputNotWritableError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            raise not_writable("", self.path, exc) from None
 
     def send(self, outbox: Outbox) -> None:
         if self._file is None:
@@ -65,4 +65,4 @@ class FileSink(SinkBase):
     def _fail(self, exc: OSError) -> None:
         """Count what was accepted but never reached the disk, then stop the run."""
         self.stats.errors += self.stats.in_flight
-        raise OutputNotWritableError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        raise not_writable("", self.path, exc) from None

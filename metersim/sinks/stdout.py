@@ -6,7 +6,7 @@ import contextlib
 import sys
 from typing import BinaryIO
 
-from metersim.errors import OutputNotWritableError
+from metersim.errors import not_writable
 from metersim.sinks.base import Outbox, SinkBase
 
 
@@ -25,7 +25,7 @@ class StdoutSink(SinkBase):
             stream.write(b"\n".join(payloads) + b"\n")
         except (BrokenPipeError, OSError) as exc:
             self.stats.errors += len(payloads)
-            raise OutputNotWritableError(f"cannot write to stdout: {exc.strerror or exc}") from None
+            raise not_writable("to", "stdout", exc) from None
         self.stats.acknowledged += len(payloads)
 
     def flush(self) -> None:
