@@ -186,6 +186,19 @@ class GroupInterval:
         return (self.meters,) if self.grid is None else (self.meters, self.grid)
 
 
+@dataclass
+class Sent:
+    """Which rows of an interval's batches the engine has handed to the outputs so far [bool].
+
+    The engine fills it in as the interval's report slots go out and sets ``complete`` after the last
+    one; a run stopped mid-interval leaves rows that were never sent.
+    """
+
+    meters: Array
+    grid: Array | None = None
+    complete: bool = False
+
+
 @dataclass(frozen=True)
 class Observation:
     """One group interval as observers see it: what happened, what was published, and the labels of
@@ -195,6 +208,7 @@ class Observation:
     published: GroupInterval
     labels: tuple[Label, ...] = ()
     weather: Weather | None = None  # the group's region, for observers that log temperature or GHI
+    sent: Sent | None = None  # filled in by the engine while the interval's readings go out
 
     @property
     def group(self) -> str:

@@ -38,6 +38,7 @@ class RunReport:
     start: str
     end: str
     readings_generated: int = 0  # stepped by the model (meters and grid-side meters)
+    readings_by_kind: dict[str, int] = field(default_factory=dict)  # electricity, gas, grid-side
     readings_published: int = 0  # handed to the outputs after the transforms
     readings_encoded: dict[str, int] = field(default_factory=dict)  # per format
     labels: int = 0  # ground-truth labels from the transforms
@@ -57,6 +58,7 @@ class RunReport:
         sinks = outputs.sinks
         if counters is not None:
             self.readings_generated = counters.readings_generated
+            self.readings_by_kind = dict(counters.generated_by_kind)
             self.readings_published = counters.readings_published
             self.labels = counters.labels
             self.simulated_s = max(0, counters.simulated_now_s - start_s)
@@ -96,8 +98,9 @@ class RunReport:
             table.add_column(name, justify="right")
         for o in self.outputs:
             table.add_row(o.output, f"{o.accepted:,}", f"{o.acknowledged:,}", f"{o.errors:,}", f"{o.in_flight:,}")
+        kinds = ", ".join(f"{kind} {n:,}" for kind, n in self.readings_by_kind.items())
         caption = (
-            f"{self.readings_generated:,} readings from {self.meters:,} meters, "
+            f"{self.readings_generated:,} readings{f' ({kinds})' if kinds else ''} from {self.meters:,} meters, "
             f"{format_duration(self.simulated_s)} simulated in {self.wall_s:.2f} s wall "
             f"({self.readings_per_s:,.0f} readings/s)"
         )

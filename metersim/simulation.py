@@ -126,10 +126,16 @@ class Simulation:
         self.progress = progress
         self.report = RunReport(scenario=name, status="pending", meters=scenario.meter_count, start="", end="")
         self._stop = threading.Event()
+        #: the signal that stopped the run (SIGINT, SIGTERM or SIGHUP), None otherwise
+        self.stopped_by: int | None = None
 
     def stop(self) -> None:
         """Ask a running simulation to stop at the next event and flush (safe from any thread)."""
         self._stop.set()
+
+    def _stop_by_signal(self, signum: int) -> None:
+        self.stopped_by = signum
+        self.stop()
 
     def run(self) -> RunReport:
         """Run to the end of the window (or a stop request) and return the report.
@@ -173,7 +179,7 @@ class Simulation:
                     if self.progress and self.console.is_terminal
                     else nullcontext()
                 )
-                with _graceful_sigint(self.stop), display as shown:
+                with _graceful_signals(self._stop_by_signal), display as shown:
                     if isinstance(shown, ProgressDisplay):
                         engine.on_progress = shown.update
                     completed = engine.run()
@@ -205,20 +211,31 @@ class Simulation:
         self.console.print(line, markup=False, highlight=False)
 
 
+#: signals that stop a run gracefully: the first flushes and reports, a second one acts at once
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 @contextmanager
-def _graceful_sigint(request_stop: Callable[[], None]) -> Iterator[None]:
-    """First Ctrl-C asks the engine to stop and flush; a second one aborts at once."""
+def _graceful_signals(request_stop: Callable[[int], None]) -> Iterator[None]:
+    """SIGINT (Ctrl-C), SIGTERM (``docker stop``, Kubernetes) and SIGHUP ask the run to stop and flush.
+
+    A second one of them restores the default action (SIGINT raises KeyboardInterrupt, the others end
+    the process). Only the main thread can install handlers; elsewhere the caller stops the run itself.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        request_stop()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        request_stop(signum)
+        for other in STOP_SIGNALS:
+            signal.signal(other, signal.default_int_handler if other == signal.SIGINT else signal.SIG_DFL)
 
-    signal.signal(signal.SIGINT, handler)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, action in previous.items():
+            signal.signal(signum, action)

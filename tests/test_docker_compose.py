@@ -14,9 +14,21 @@ def test_services_images_and_ports():
     services = COMPOSE["services"]
     assert set(services) == {"mosquitto", "metersim"}
     assert services["mosquitto"]["image"].startswith("eclipse-mosquitto:")
-    assert "1883:1883" in services["mosquitto"]["ports"]
+    # Published on loopback, on a host port that does not clash with a local broker on 1883.
+    assert services["mosquitto"]["ports"] == ["127.0.0.1:${MQTT_HOST_PORT:-18830}:1883"]
     assert services["metersim"]["build"] == "."
     assert "mosquitto" in services["metersim"]["depends_on"]
+
+
+def test_metersim_gets_an_init_so_that_sigterm_reaches_it():
+    service = COMPOSE["services"]["metersim"]
+    assert service["init"] is True
+    assert service["stop_signal"] == "SIGTERM"
+
+
+def test_the_build_context_leaves_out_what_the_image_does_not_need():
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".git", ".venv", "tests", "out"} <= ignored
 
 
 def test_mosquitto_mounts_a_config_that_exists_and_listens_on_1883():

@@ -26,7 +26,7 @@ from metersim._array import Array
 from metersim.engine.lateness import Lateness
 from metersim.engine.processes import Process
 from metersim.group import GroupSimulator
-from metersim.records import GroupInterval, Label, Observation, ReadingBatch
+from metersim.records import GroupInterval, Label, Observation, ReadingBatch, Sent
 
 _PACING_SLICE_S = 0.1  # longest uninterrupted sleep, so that a stop request is honoured promptly
 _PROGRESS_EVERY_S = 0.2
@@ -97,6 +97,8 @@ class EngineCounters:
     """Readings counted at each engine step."""
 
     readings_generated: int = 0  # stepped by the groups (meters and grid-side meters)
+    #: readings stepped per kind of meter: "electricity", "gas", "grid-side"
+    generated_by_kind: dict[str, int] = field(default_factory=dict)
     readings_published: int = 0  # handed to the outputs after the transforms
     labels: int = 0  # produced by the transforms
     simulated_now_s: int = 0  # [epoch s]
@@ -106,10 +108,17 @@ class EngineCounters:
 
 
 class Observer:
-    """Receives every group interval, after the transforms, in simulation order (a base to subclass)."""
+    """Receives every group interval, after the transforms, in simulation order (a base to subclass).
+
+    ``observe`` runs when the interval is stepped, before its readings go out; ``sent`` runs once they
+    all have (``observation.sent`` says which rows went out, also for a run stopped mid-interval).
+    """
 
     def observe(self, observation: Observation) -> None:
         raise NotImplementedError
+
+    def sent(self, observation: Observation) -> None:
+        return None
 
 
 Emit = Callable[[ReadingBatch, Array], None]
@@ -198,15 +207,19 @@ class Engine:
             end = self.window.start_s + (seq + 1) * interval_s
             yield env.timeout(end - env.now)
             observation = self._observe(simulator.step(seq, end), simulator)
-            published = observation.published
-            if published.grid is not None:
-                self._emit(published.grid, np.flatnonzero(published.grid.published))
+            published, sent = observation.published, observation.sent
+            assert sent is not None
+            if published.grid is not None and sent.grid is not None:
+                self._emit(published.grid, np.flatnonzero(published.grid.published), sent.grid)
             meters = published.meters
             withheld = not meters.published.all()
             for offset, rows in slots:
                 if end + offset > env.now:
                     yield env.timeout(end + offset - env.now)
-                self._emit(meters, rows[meters.published[rows]] if withheld else rows)
+                self._emit(meters, rows[meters.published[rows]] if withheld else rows, sent.meters)
+            sent.complete = True
+            for observer in self.observers:
+                observer.sent(observation)
 
     def _observe(self, true: GroupInterval, simulator: GroupSimulator) -> Observation:
         """Run the transforms over each batch of the interval, then every observer."""
@@ -223,15 +236,22 @@ class Engine:
             published = GroupInterval(true.start_s, true.end_s, true.seq, batches[0], grid)
             labels = tuple(found)
             self.counters.labels += len(labels)
-        self.counters.readings_generated += sum(len(b) for b in true.batches())
-        observation = Observation(true, published, labels, simulator.weather)
+        by_kind = self.counters.generated_by_kind
+        for batch in true.batches():
+            kind = "grid-side" if batch.meters.grid_side else batch.meters.commodity
+            by_kind[kind] = by_kind.get(kind, 0) + len(batch)
+            self.counters.readings_generated += len(batch)
+        grid_sent = np.zeros(len(true.grid), dtype=bool) if true.grid is not None else None
+        sent = Sent(np.zeros(len(true.meters), dtype=bool), grid_sent)
+        observation = Observation(true, published, labels, simulator.weather, sent)
         for observer in self.observers:
             observer.observe(observation)
         return observation
 
-    def _emit(self, batch: ReadingBatch, rows: Array) -> None:
+    def _emit(self, batch: ReadingBatch, rows: Array, sent: Array) -> None:
         if len(rows):
             self.emit(batch, rows)
+            sent[rows] = True
             self.counters.readings_published += len(rows)
         lateness, env = self.counters.lateness, self.env
         if lateness is not None and isinstance(env, _PacedEnvironment):

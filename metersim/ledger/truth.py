@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -78,18 +79,26 @@ _PARQUET_ROWS = 250_000  # rows buffered per Parquet row group
 
 
 def truth_columns(observation: Observation) -> dict[str, Any]:
-    """The ledger rows of one group interval, meters then grid-side meters, by column name."""
+    """The ledger rows of one group interval, meters then grid-side meters, by column name.
+
+    ``published`` is true for a reading the transforms let through and, where the engine reports
+    what went out (``observation.sent``), that was really handed to the outputs.
+    """
     true, published = observation.true, observation.published
     temperature_c, ghi_w_m2 = observation.region_at_middle()
     temperature = float("nan") if temperature_c is None else round(temperature_c, 2)
     ghi = float("nan") if ghi_w_m2 is None else round(ghi_w_m2, 1)
-    parts = [_block(t, p, temperature, ghi) for t, p in zip(true.batches(), published.batches())]
+    sent = observation.sent
+    masks = [None, None] if sent is None or sent.complete else [sent.meters, sent.grid]
+    parts = [_block(t, p, temperature, ghi, mask) for t, p, mask in zip(true.batches(), published.batches(), masks)]
     if len(parts) == 1:
         return parts[0]
     return {name: _concat([part[name] for part in parts]) for name in COLUMNS}
 
 
-def _block(true: ReadingBatch, published: ReadingBatch, temperature_c: float, ghi_w_m2: float) -> dict[str, Any]:
+def _block(
+    true: ReadingBatch, published: ReadingBatch, temperature_c: float, ghi_w_m2: float, sent: Array | None
+) -> dict[str, Any]:
     meters, rows = true.meters, len(true)
     at = true.meters_at.tolist()
     registers = published.registers
@@ -130,7 +139,7 @@ def _block(true: ReadingBatch, published: ReadingBatch, temperature_c: float, gh
         "transformer": [p.get("transformer", "") for p in places],
         "losses": kilo(true.losses_milli),
         "unmetered": kilo(true.unmetered_milli),
-        "published": published.published,
+        "published": published.published if sent is None else published.published & sent,
     }
 
 
@@ -144,7 +153,12 @@ def _writing(what: str, path: Path) -> Any:
 
 
 class TruthWriter(Observer):
-    """An engine observer that writes the ledger as CSV or Parquet."""
+    """An engine observer that writes the ledger as CSV or Parquet.
+
+    An interval's rows are written once its readings have gone out, in the order the intervals were
+    stepped, so that ``published`` tells what really left; on close (also after a stop mid-interval)
+    the rest is written with the readings that never went out marked unpublished.
+    """
 
     def __init__(self, path: str | os.PathLike[str], fmt: str = "csv") -> None:
         self.path, self.format = Path(path), fmt
@@ -154,6 +168,7 @@ class TruthWriter(Observer):
         self._parquet: Any = None
         self._pending: list[dict[str, Any]] = []
         self._pending_rows = 0
+        self._waiting: deque[Observation] = deque()  # stepped, readings not all sent yet
 
     def __enter__(self) -> TruthWriter:
         self.open()
@@ -173,6 +188,16 @@ class TruthWriter(Observer):
                 self._csv.writerow(COLUMNS)
 
     def observe(self, observation: Observation) -> None:
+        if observation.sent is not None and not observation.sent.complete:
+            self._waiting.append(observation)
+        else:
+            self._write(observation)
+
+    def sent(self, observation: Observation) -> None:
+        while self._waiting and self._waiting[0].sent is not None and self._waiting[0].sent.complete:
+            self._write(self._waiting.popleft())
+
+    def _write(self, observation: Observation) -> None:
         columns = truth_columns(observation)
         rows = len(columns["meter_id"])
         self.rows += rows
@@ -186,6 +211,8 @@ class TruthWriter(Observer):
                     self._write_parquet()
 
     def close(self) -> None:
+        while self._waiting:
+            self._write(self._waiting.popleft())
         with _writing("ground truth", self.path):
             if self.format == "parquet":
                 self._write_parquet()
