@@ -135,6 +135,26 @@ class GroupSimulator:
             )
 
         self._offsets_s = attributes.offset_s.astype(np.int64)
+        self.first_seq = 0  # the first interval the engine steps (later after a resume)
+
+    def state(self, next_seq: int) -> dict[str, Array]:
+        """What a resumed run needs to continue exactly: registers, model noise and the next ``seq``."""
+        arrays = {f"registers.{k}": v for k, v in self.registers.state().items()}
+        if self.grid is not None:
+            arrays |= {f"grid.{k}": v for k, v in self.grid_registers.state().items()}
+        arrays["noise"] = self.model.noise.state.copy()
+        arrays["next_seq"] = np.array([next_seq], dtype=np.int64)
+        return arrays
+
+    def restore(self, arrays: dict[str, Array]) -> None:
+        """Continue from :meth:`state`: the next step is interval ``next_seq``."""
+        self.registers.restore({k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("registers.")})
+        if self.grid is not None:
+            self.grid_registers.restore({k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("grid.")})
+        if arrays["noise"].shape != self.model.noise.state.shape:
+            raise ValueError("the state's noise does not fit these meters")
+        self.model.noise.state = arrays["noise"].copy()
+        self.first_seq = int(arrays["next_seq"][0])
 
     @property
     def report_offsets_s(self) -> Array:

@@ -50,6 +50,11 @@ class Outputs:
                 )
             )
 
+    def flush(self) -> None:
+        """Make every sink deliver what it accepted (written to the OS, acknowledged by the broker)."""
+        for sink in self.sinks:
+            sink.flush()
+
     def poll(self) -> None:
         """Let every sink service its transport while the run waits (keepalives, acknowledgements)."""
         for sink in self.sinks:

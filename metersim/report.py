@@ -37,7 +37,7 @@ class RunReport:
     meters: int
     start: str
     end: str
-    readings_generated: int = 0  # stepped by the model (meters and grid-side meters)
+    readings_generated: int = 0  # whose report time came: meters and grid-side meters
     readings_by_kind: dict[str, int] = field(default_factory=dict)  # electricity, gas, grid-side
     readings_published: int = 0  # handed to the outputs after the transforms
     readings_encoded: dict[str, int] = field(default_factory=dict)  # per format

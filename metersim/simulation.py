@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
+from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
@@ -37,6 +38,7 @@ from metersim.parameters import climate_params
 from metersim.report import ProgressDisplay, RunReport
 from metersim.sinks.base import Sink
 from metersim.sinks.factory import open_sink
+from metersim.state import StateWriter, load_state
 from metersim.streams import MeterRange, group_key
 from metersim.timebase import iso_utc, now_floored
 
@@ -144,7 +146,11 @@ class Simulation:
         holds the failed run's report, with everything counted up to the failure.
         """
         scenario = self.scenario
+        state_path = Path(scenario.simulation.state_path) if scenario.simulation.state_path else None
+        saved = load_state(state_path, scenario) if state_path is not None else None
         window, behind_s = resolve_window(scenario)
+        if saved is not None:
+            window, behind_s = saved[0], max(0.0, time.time() - saved[0].start_s)
         report = self.report
         report.start, report.end, report.status = iso_utc(window.start_s), iso_utc(window.end_s), "failed"
         outputs = Outputs([])
@@ -152,12 +158,19 @@ class Simulation:
         began = time.monotonic()
         try:
             with ExitStack() as stack:
-                outputs = Outputs(self._open_outputs(stack))
+                outputs = Outputs(self._open_outputs(stack, resume=saved is not None))
                 simulators = build_groups(scenario, window, self.meters)
                 observers, processes = list(self.observers), list(self.processes)
+                if saved is not None:
+                    for simulator in simulators:
+                        simulator.restore(saved[1][simulator.group.name])
+                if state_path is not None:
+                    state = StateWriter(state_path, scenario, window, simulators, outputs.flush)
+                    observers.append(stack.enter_context(state))
                 if scenario.truth is not None:
                     truth = scenario.truth
-                    observers.append(stack.enter_context(TruthWriter(truth.path, truth.resolved_format)))
+                    ledger = TruthWriter(truth.path, truth.resolved_format, append=saved is not None)
+                    observers.append(stack.enter_context(ledger))
                     if truth.weather_path:
                         log = stack.enter_context(WeatherLog(truth.weather_path, regions_of(simulators)))
                         processes += log.processes()
@@ -195,10 +208,10 @@ class Simulation:
     def interrupted(self) -> bool:
         return self.report.status == "interrupted"
 
-    def _open_outputs(self, stack: ExitStack) -> list[Output]:
+    def _open_outputs(self, stack: ExitStack, resume: bool) -> list[Output]:
         outputs = []
         for output in self.scenario.outputs:
-            sink = open_sink(output, stack, self._log)
+            sink = open_sink(output, stack, self._log, resume=resume)
             topic = output.topic if isinstance(output, MqttOutput) else None
             fmt = "json" if isinstance(output, DiscardOutput) else output.format
             outputs.append(Output(sink, fmt, topic))

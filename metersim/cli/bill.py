@@ -3,38 +3,46 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from metersim.cli.common import add_overrides, error, load, without_outputs
-from metersim.errors import EXIT_INTERRUPTED, ConfigError
+from metersim.cli.common import (
+    add_scenarios,
+    error,
+    load,
+    scenario_label,
+    scenario_name,
+    stop_status,
+    without_outputs,
+)
+from metersim.cli.writable import check_writable
+from metersim.errors import ConfigError
 
 
 def add_parser(sub: Any) -> None:
     bill = sub.add_parser("bill", help="simulate a scenario and write each tariffed meter's expected bills")
-    bill.add_argument("scenario", help="scenario YAML file")
-    bill.add_argument("--out", required=True, metavar="PATH", help="bills file: .csv or .parquet")
-    add_overrides(bill)
-    bill.add_argument("--quiet", action="store_true")
+    add_scenarios(bill)
+    bill.add_argument("-o", "--out", required=True, metavar="PATH", help="bills file: .csv or .parquet")
+    bill.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
-    from metersim.ledger.bill_files import write_bills
-    from metersim.ledger.billing import BillObserver
-    from metersim.simulation import Simulation
-
     scenario = load(args, console)
     if scenario is None:
         return ConfigError.exit_code
     if not any(g.tariff for g in scenario.fleet):
-        error(console, f"{args.scenario}: no fleet group has a `tariff`, so there is nothing to bill")
+        error(console, f"{scenario_label(args)}: no fleet group has a `tariff`, so there is nothing to bill")
         return ConfigError.exit_code
+    check_writable([("bills", args.out)])
+    from metersim.ledger.bill_files import write_bills
+    from metersim.ledger.billing import BillObserver
+    from metersim.simulation import Simulation
+
     observer = BillObserver(scenario)
     simulation = Simulation(
         without_outputs(scenario),
-        name=Path(args.scenario).name,
+        name=scenario_name(args),
         observers=[observer],
         console=console,
         progress=not args.quiet,
@@ -44,4 +52,4 @@ def main(args: argparse.Namespace, console: Console) -> int:
     write_bills(bills, args.out)
     if not args.quiet:
         console.print(f"{len(bills):,} bills written to {args.out}", markup=False, highlight=False)
-    return EXIT_INTERRUPTED if simulation.interrupted else 0
+    return stop_status(simulation)

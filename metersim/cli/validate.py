@@ -7,13 +7,17 @@ from typing import Any
 
 from rich.console import Console
 
-from metersim.cli.common import add_overrides
-from metersim.config import load_scenario
+from metersim.cli.common import add_overrides, load_paths
+from metersim.config.load import scenario_source
 from metersim.errors import ConfigError
 
 
 def add_parser(sub: Any) -> None:
-    validate = sub.add_parser("validate", help="check scenario files; exit 0 if all are valid, else 2")
+    validate = sub.add_parser(
+        "validate",
+        help="check scenario files; exit 0 if all are valid, else 2",
+        description="Check each scenario file on its own (they are not merged); - reads standard input.",
+    )
     validate.add_argument("files", nargs="+", metavar="FILE")
     add_overrides(validate)
 
@@ -21,13 +25,15 @@ def add_parser(sub: Any) -> None:
 def main(args: argparse.Namespace, console: Console) -> int:
     status = 0
     for file in args.files:
+        name = scenario_source([file])
         try:
-            scenario = load_scenario(file, args.overrides)
+            scenario = load_paths([file], args)
         except ConfigError as exc:
             status = ConfigError.exit_code
             for problem in exc.problems:
-                console.print(f"{file}: {problem}", markup=False, highlight=False, soft_wrap=True)
+                console.print(f"{name}: {problem}", markup=False, highlight=False, soft_wrap=True)
             continue
         groups = len(scenario.fleet)
-        console.print(f"{file}: ok ({scenario.meter_count:,} meters in {groups} group(s))", markup=False)
+        line = f"{name}: ok ({scenario.meter_count:,} meters in {groups} group(s))"
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     return status

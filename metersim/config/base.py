@@ -13,15 +13,47 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from typing_extensions import Self
 
 #: the pydantic error type of a problem found by a cross-check (see :func:`raise_problems`)
 PROBLEM_ERROR_TYPE = "metersim_problem"
 
-Seconds = Annotated[int, Field(ge=1)]
+#: the message for ``true``/``false`` where a number is expected
+NOT_A_BOOL = "must be a number, not true/false"
+
+
+def _not_bool(value: Any) -> Any:
+    """Reject ``true``/``false`` where a number is expected (Python's bool is an int)."""
+    if isinstance(value, bool):
+        raise ValueError(NOT_A_BOOL)
+    return value
+
+
+#: an integer that must be written as one: ``true`` and ``1000.0`` are errors
+StrictInt = Annotated[int, Strict()]
+#: a number: an integer or a float, but not ``true``/``false`` (nor text such as ``"1.5"``)
+Float = Annotated[float, Strict()]
+NotBool = BeforeValidator(_not_bool)
+Seconds = Annotated[StrictInt, Field(ge=1)]
 Loc = tuple[str | int, ...]
+
+#: characters that cannot appear in one MQTT topic level (``/`` separates levels)
+TOPIC_UNSAFE = ("/", "+", "#", "\x00")
+
+
+def topic_unsafe(text: str) -> list[str]:
+    """The characters of :data:`TOPIC_UNSAFE` in ``text``, shown as a user would write them."""
+    return [("NUL" if c == "\x00" else c) for c in TOPIC_UNSAFE if c in text]
+
+
+def no_nul(value: str | None) -> str | None:
+    """A path (or other text handed to the OS) must not contain NUL."""
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
 
 _FORMAT_FIELD = re.compile(r"\{(\w+)")
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from metersim.config.base import Model
+from metersim.config.base import Float, Model, StrictInt
 from metersim.model.regions import BUILTIN_REGIONS, Region
 from metersim.timebase import zone
 
@@ -19,23 +19,23 @@ from metersim.timebase import zone
 class Climate(Model):
     """A weather region: the parameters of its synthetic temperature and irradiance."""
 
-    latitude_deg: float = Field(ge=-90, le=90)
-    longitude_deg: float = Field(ge=-180, le=180)
+    latitude_deg: Float = Field(ge=-90, le=90)
+    longitude_deg: Float = Field(ge=-180, le=180)
     timezone: str | None = Field(
         None,
         description="IANA zone whose civil days are the region's weather days; required for a new region, "
         "inherited from the built-in region of the same name otherwise",
     )
     country: str | None = Field(None, description="ISO 3166 alpha-2 code, for public holidays")
-    temp_mean_c: float = Field(description="annual mean daily temperature [degC]")
-    temp_amplitude_c: float = Field(ge=0, description="half the warmest-minus-coldest daily mean [degC]")
-    coldest_day: int = Field(15, ge=1, le=366, description="day of year of the coldest climatological day")
-    diurnal_range_c: float = Field(10, ge=0, description="daily max minus daily min [degC]")
-    temp_noise_c: float = Field(2.0, ge=0, description="sd of the AR(1) daily anomaly [degC]")
-    temp_noise_phi: float = Field(default=0.7, ge=0, lt=1, description="day-to-day persistence of the anomaly")
-    clearness_mean: float = Field(0.7, gt=0, lt=1, description="mean daily clearness (fraction of clear-sky)")
-    clearness_sd: float = Field(0.12, ge=0, lt=0.5)
-    monthly_load_factors: list[Annotated[float, Field(gt=0)]] | None = Field(
+    temp_mean_c: Float = Field(description="annual mean daily temperature [degC]")
+    temp_amplitude_c: Float = Field(ge=0, description="half the warmest-minus-coldest daily mean [degC]")
+    coldest_day: StrictInt = Field(15, ge=1, le=366, description="day of year of the coldest climatological day")
+    diurnal_range_c: Float = Field(10, ge=0, description="daily max minus daily min [degC]")
+    temp_noise_c: Float = Field(2.0, ge=0, description="sd of the AR(1) daily anomaly [degC]")
+    temp_noise_phi: Float = Field(default=0.7, ge=0, lt=1, description="day-to-day persistence of the anomaly")
+    clearness_mean: Float = Field(0.7, gt=0, lt=1, description="mean daily clearness (fraction of clear-sky)")
+    clearness_sd: Float = Field(0.12, ge=0, lt=0.5)
+    monthly_load_factors: list[Annotated[Float, Field(gt=0)]] | None = Field(
         None, min_length=12, max_length=12, description="electricity seasonality Jan..Dec (normalised to mean 1)"
     )
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
+from string import Formatter
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 from typing_extensions import Self
 
-from metersim.config.base import Model, Seconds, format_fields
+from metersim.config.base import Float, Model, NotBool, Seconds, StrictInt, format_fields, topic_unsafe
 from metersim.config.ids import IdPattern, IdSpace
 from metersim.timebase import SECONDS_PER_DAY, zone
 
 ID_FIELDS = ("index", "group")
+#: the widest padding an ``id_format`` field may ask for
+MAX_ID_WIDTH = 200
+_WIDTH = re.compile(r"(\d+)")
 
 #: the weather region a group gets when it names none, by its time zone
 REGION_BY_TIMEZONE = {"Asia/Karachi": "lahore", "Asia/Tashkent": "tashkent", "Europe/Amsterdam": "amsterdam"}
@@ -20,39 +25,39 @@ REGION_BY_TIMEZONE = {"Asia/Karachi": "lahore", "Asia/Tashkent": "tashkent", "Eu
 class PvConfig(Model):
     """Rooftop PV on a fraction of the group's meters."""
 
-    fraction: float = Field(ge=0, le=1, description="share of meters with PV")
-    kwp_mean: float = Field(4.0, gt=0, description="mean installed peak power [kWp]")
-    kwp_sd: float = Field(1.5, ge=0, description="sd of installed peak power [kWp]")
-    performance_ratio: float = Field(0.8, gt=0, le=1, description="AC output per kWp per kW/m2 of irradiance")
+    fraction: Float = Field(ge=0, le=1, description="share of meters with PV")
+    kwp_mean: Float = Field(4.0, gt=0, description="mean installed peak power [kWp]")
+    kwp_sd: Float = Field(1.5, ge=0, description="sd of installed peak power [kWp]")
+    performance_ratio: Float = Field(0.8, gt=0, le=1, description="AC output per kWp per kW/m2 of irradiance")
 
 
 class SolarWaterHeaterConfig(Model):
     """Solar water heaters on a fraction of homes: they cover part of the hot-water energy."""
 
-    fraction: float = Field(ge=0, le=1)
-    collector_m2: float = Field(3.0, gt=0, description="collector area [m2]")
-    efficiency: float = Field(0.5, gt=0, le=1, description="collector efficiency")
+    fraction: Float = Field(ge=0, le=1)
+    collector_m2: Float = Field(3.0, gt=0, description="collector area [m2]")
+    efficiency: Float = Field(0.5, gt=0, le=1, description="collector efficiency")
 
 
 class InstantaneousConfig(Model):
     """Per-phase voltage, current, power factor and frequency on each electricity reading."""
 
-    phases: Literal[1, 3] = 1
-    nominal_v: float = Field(230, gt=0)
-    frequency_hz: float = Field(50, gt=0)
+    phases: Annotated[Literal[1, 3], NotBool] = 1
+    nominal_v: Float = Field(230, gt=0)
+    frequency_hz: Float = Field(50, gt=0)
 
 
 class GridConfig(Model):
     """Place the group's meters in region -> substation -> feeder -> transformer -> meter."""
 
-    substations: int = Field(1, ge=1)
-    feeders_per_substation: int = Field(2, ge=1)
-    transformers_per_feeder: int = Field(4, ge=1)
+    substations: StrictInt = Field(1, ge=1)
+    feeders_per_substation: StrictInt = Field(2, ge=1)
+    transformers_per_feeder: StrictInt = Field(4, ge=1)
     feeder_meters: bool = Field(True, description="publish a grid-side meter per feeder")
     transformer_meters: bool = Field(True, description="publish a grid-side meter per transformer")
-    feeder_losses_pct: float = Field(6.0, ge=0, le=50, description="technical losses at mean load [% of load]")
-    transformer_losses_pct: float = Field(2.5, ge=0, le=50, description="technical losses at mean load [%]")
-    unmetered_pct: float = Field(0.0, ge=0, le=500, description="unmetered consumption [% of metered]")
+    feeder_losses_pct: Float = Field(6.0, ge=0, le=50, description="technical losses at mean load [% of load]")
+    transformer_losses_pct: Float = Field(2.5, ge=0, le=50, description="technical losses at mean load [%]")
+    unmetered_pct: Float = Field(0.0, ge=0, le=500, description="unmetered consumption [% of metered]")
 
 
 class MeterGroup(Model):
@@ -60,18 +65,18 @@ class MeterGroup(Model):
 
     name: str = Field(min_length=1)
     commodity: Literal["electricity", "gas"]
-    count: int = Field(ge=1, le=50_000_000)
+    count: StrictInt = Field(ge=1, le=50_000_000)
     id_format: str = Field("{group}-{index:06d}", description="fields: {index}, {group}")
-    first_index: int = Field(1, ge=0, description="`{index}` of the first meter")
+    first_index: StrictInt = Field(1, ge=0, description="`{index}` of the first meter")
     timezone: str = "UTC"
     interval_s: Seconds = 900
-    jitter_s: int | None = Field(
+    jitter_s: StrictInt | None = Field(
         None,
         ge=0,
         description="reports spread over [0, jitter_s) after the interval end; default min(60, interval_s/2)",
     )
-    annual_kwh: float | None = Field(None, gt=0, description="electricity: mean annual import per meter [kWh]")
-    annual_m3: float | None = Field(None, gt=0, description="gas: mean annual volume per meter [m3]")
+    annual_kwh: Float | None = Field(None, gt=0, description="electricity: mean annual import per meter [kWh]")
+    annual_m3: Float | None = Field(None, gt=0, description="gas: mean annual volume per meter [m3]")
     profile: Literal["household", "commercial", "agricultural"] = "household"
     region: str | None = Field(
         None,
@@ -79,25 +84,27 @@ class MeterGroup(Model):
         "lahore for Asia/Karachi, tashkent for Asia/Tashkent, amsterdam for Europe/Amsterdam, else none",
     )
     country: str | None = Field(None, description="ISO 3166 code for public holidays; default: the region's")
-    monthly_factors: list[Annotated[float, Field(gt=0)]] | None = Field(
+    monthly_factors: list[Annotated[Float, Field(gt=0)]] | None = Field(
         None, min_length=12, max_length=12, description="electricity seasonality Jan..Dec; default: the region's"
     )
     tariff: str | None = Field(None, description="name in `tariffs`; gives band registers and bills")
-    phase_shift_s: int = Field(3600, ge=0, le=21600, description="per-meter daily-curve shift, uniform in +-this [s]")
-    noise_phi: float = Field(0.85, ge=0, lt=1, description="interval-to-interval persistence of the AR(1) noise")
-    spikes_per_day: float = Field(1.0, ge=0, description="appliance spikes (kettle, pump) per meter per day")
-    spike_kw: float = Field(2.5, ge=0, description="mean power of a spike [kW]")
-    hot_water_share: float = Field(0.15, ge=0, lt=1, description="share of consumption that heats water")
-    cooking_share: float = Field(0.15, ge=0, lt=1, description="gas: share used for cooking (meal-time peaks)")
-    converter_fraction: float = Field(0.0, ge=0, le=1, description="gas: share of meters with a volume converter")
+    phase_shift_s: StrictInt = Field(
+        3600, ge=0, le=21600, description="per-meter daily-curve shift, uniform in +-this [s]"
+    )
+    noise_phi: Float = Field(0.85, ge=0, lt=1, description="interval-to-interval persistence of the AR(1) noise")
+    spikes_per_day: Float = Field(1.0, ge=0, description="appliance spikes (kettle, pump) per meter per day")
+    spike_kw: Float = Field(2.5, ge=0, description="mean power of a spike [kW]")
+    hot_water_share: Float = Field(0.15, ge=0, lt=1, description="share of consumption that heats water")
+    cooking_share: Float = Field(0.15, ge=0, lt=1, description="gas: share used for cooking (meal-time peaks)")
+    converter_fraction: Float = Field(0.0, ge=0, le=1, description="gas: share of meters with a volume converter")
     pv: PvConfig | None = None
     solar_water_heater: SolarWaterHeaterConfig | None = None
     instantaneous: InstantaneousConfig | None = None
     grid: GridConfig | None = None
-    register_digits: int = Field(6, ge=3, le=9, description="integer digits of the registers; they roll over")
-    scale_sigma: float = Field(0.3, ge=0, le=2, description="lognormal sigma of the per-meter annual scale")
-    noise_sigma: float = Field(0.25, ge=0, le=2, description="lognormal sigma of the per-interval noise")
-    initial_register_max: float = Field(
+    register_digits: StrictInt = Field(6, ge=3, le=9, description="integer digits of the registers; they roll over")
+    scale_sigma: Float = Field(0.3, ge=0, le=2, description="lognormal sigma of the per-meter annual scale")
+    noise_sigma: Float = Field(0.25, ge=0, le=2, description="lognormal sigma of the per-interval noise")
+    initial_register_max: Float = Field(
         5_000, ge=0, description="initial registers are uniform in [0, this) [kWh or m3]"
     )
 
@@ -126,9 +133,36 @@ class MeterGroup(Model):
             raise ValueError(f"must divide 86400 (a whole number of intervals per day), got {v}")
         return v
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        bad = topic_unsafe(v)
+        if bad:
+            raise ValueError(
+                f"must not contain {' '.join(bad)}: the name is part of MQTT topics and grid meter ids "
+                f"(e.g. {v}-SS01-F01-T001)"
+            )
+        return v
+
     @field_validator("id_format")
     @classmethod
     def _id_format(cls, v: str) -> str:
+        try:
+            items = list(Formatter().parse(v))
+        except ValueError as exc:
+            raise ValueError(f"is not a valid template ({exc}); write a literal brace as {{{{ or }}}}") from None
+        for _, field, spec, _conversion in items:
+            if field is None:
+                continue
+            if field == "" or field.isdigit():
+                raise ValueError("positional fields ({} or {0}) are not allowed; use {index} and {group}")
+            if not field.isidentifier():
+                raise ValueError(f"{{{field}}}: attribute or index access is not allowed; use the plain field name")
+            if spec and "{" in spec:
+                raise ValueError(f"{{{field}:{spec}}}: nested fields in a format spec are not allowed")
+            widths = [int(w) for w in _WIDTH.findall(spec or "")]
+            if any(w > MAX_ID_WIDTH for w in widths):
+                raise ValueError(f"{{{field}:{spec}}}: padding or precision over {MAX_ID_WIDTH} is not allowed")
         unknown = sorted(format_fields(v) - set(ID_FIELDS))
         if unknown:
             raise ValueError(f"unknown field(s) {unknown}; allowed: {{index}}, {{group}}")

@@ -5,20 +5,58 @@
 
 from __future__ import annotations
 
-import os
+from string import Formatter
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 from typing_extensions import Self
 
-from metersim.config.base import Model, Seconds, format_fields
+from metersim.config.base import Float, Model, NotBool, Seconds, StrictInt, format_fields, no_nul
 
 TOPIC_FIELDS = ("meter_id", "commodity", "group", "region", "substation", "feeder", "transformer")
 GRID_FIELDS = ("substation", "feeder", "transformer")
 EMBEDDED: Literal["embedded"] = "embedded"
 _DEFAULT_HOST = "127.0.0.1"
 _DEFAULT_PORT = {"mqtt": 1883, "mqtts": 8883}
+#: MQTT's limit on a topic and on a client id [bytes of UTF-8]
+MQTT_MAX_BYTES = 65_535
+_SAMPLE = "x"
+
+
+def topic_template_problem(template: str) -> str | None:
+    """Why ``template`` cannot be a topic template (None if it can), without the values of the fields."""
+    if not template:
+        return "must not be empty"
+    try:
+        items = list(Formatter().parse(template))
+    except ValueError as exc:
+        return f"is not a valid template ({exc}); write a literal brace as {{{{ or }}}}"
+    for _, field, spec, conversion in items:
+        if field is None:
+            continue
+        if field == "" or field.isdigit():
+            return "positional fields ({} or {0}) are not allowed; name a field, e.g. {meter_id}"
+        if not field.isidentifier():
+            return f"{{{field}}}: attribute or index access is not allowed; use the plain field name"
+        if spec and "{" in spec:
+            return f"{{{field}:{spec}}}: nested fields in a format spec are not allowed"
+        if conversion:
+            return f"{{{field}!{conversion}}}: conversions are not allowed"
+    unknown = sorted(format_fields(template) - set(TOPIC_FIELDS))
+    if unknown:
+        return f"unknown field(s) {unknown}; allowed: {', '.join('{' + f + '}' for f in TOPIC_FIELDS)}"
+    try:
+        template.format(**dict.fromkeys(TOPIC_FIELDS, _SAMPLE))
+    except (ValueError, TypeError) as exc:
+        return f"has a bad format spec: {exc}"
+    if "+" in template or "#" in template:
+        return "a topic to publish to cannot contain + or # wildcards"
+    if "\x00" in template:
+        return "must not contain a NUL character"
+    if len(template.format(**dict.fromkeys(TOPIC_FIELDS, "")).encode()) > MQTT_MAX_BYTES:
+        return f"is longer than MQTT's limit of {MQTT_MAX_BYTES} bytes"
+    return None
 
 
 class TlsConfig(Model):
@@ -28,6 +66,8 @@ class TlsConfig(Model):
     cert_file: str | None = Field(None, description="PEM client certificate")
     key_file: str | None = Field(None, description="PEM client key")
     insecure: bool = Field(False, description="skip certificate and hostname verification (testing only)")
+
+    _paths = field_validator("ca_file", "cert_file", "key_file")(no_nul)
 
     @model_validator(mode="after")
     def _pair(self) -> Self:
@@ -48,23 +88,39 @@ class MqttOutput(Model):
 
     type: Literal["mqtt"]
     format: Format = Field("json", description=_FORMAT_HELP)
-    url: str = Field("mqtt://127.0.0.1:1883", description='mqtt://host[:port], mqtts://host[:port], or "embedded"')
-    embedded_port: int | None = Field(None, ge=0, le=65535, description='port for url "embedded"; default: a free one')
+    url: str = Field(
+        "mqtt://127.0.0.1:1883",
+        description='mqtt://[user[:password]@]host[:port], mqtts://..., or "embedded"; credentials in the URL are '
+        "used only where `username_env` / `password_env` are not given",
+    )
+    embedded_port: StrictInt | None = Field(
+        None, ge=0, le=65535, description='port for url "embedded"; default: a free one'
+    )
     topic: str = "metersim/{commodity}/{meter_id}/reading"
-    qos: Literal[0, 1, 2] = 1
+    qos: Annotated[Literal[0, 1, 2], NotBool] = 1
     retain: bool = False
-    client_id: str | None = Field(None, description="default: metersim-<random>")
-    keepalive_s: Seconds = 60
-    username_env: str | None = Field(None, description="name of the environment variable holding the username")
-    password_env: str | None = Field(None, description="name of the environment variable holding the password")
+    client_id: str | None = Field(
+        None, description="default: metersim-<random>; unique among the outputs to one broker"
+    )
+    keepalive_s: Seconds = Field(60, le=65_535)
+    username_env: str | None = Field(
+        None,
+        description="name of the environment variable holding the username (read when the run starts); "
+        "takes precedence over a user in `url`",
+    )
+    password_env: str | None = Field(
+        None,
+        description="name of the environment variable holding the password (read when the run starts); "
+        "takes precedence over a password in `url`",
+    )
     tls: TlsConfig | None = None
-    max_inflight: int = Field(
+    max_inflight: StrictInt = Field(
         1000, ge=1, le=65_000, description="QoS 1 messages awaiting acknowledgement (QoS 2 is capped at 20)"
     )
-    buffer_messages: int = Field(
+    buffer_messages: StrictInt = Field(
         10_000, ge=1, le=65_000, description="bounded buffer (in messages) while the broker is away"
     )
-    max_rate_msg_s: float | None = Field(
+    max_rate_msg_s: Float | None = Field(
         5_000,
         gt=0,
         description="publish at most this many messages/s; null = as fast as the broker accepts. The default "
@@ -72,14 +128,17 @@ class MqttOutput(Model):
         "max_queued_messages (1000) behind, and a Python paho subscriber sharing two cores falls behind "
         "well below 10,000 messages/s",
     )
-    connect_timeout_s: float = Field(10, gt=0)
-    reconnect_max_s: float = Field(30, gt=0, description="longest pause between reconnect attempts")
-    give_up_s: float = Field(300, gt=0, description="fail the run after the broker has been away this long")
-    drain_timeout_s: float = Field(60, gt=0, description="how long close waits for outstanding acknowledgements")
+    connect_timeout_s: Float = Field(10, gt=0)
+    reconnect_max_s: Float = Field(30, gt=0, description="longest pause between reconnect attempts")
+    give_up_s: Float = Field(300, gt=0, description="fail the run after the broker has been away this long")
+    drain_timeout_s: Float = Field(60, gt=0, description="how long close waits for outstanding acknowledgements")
 
     _scheme: Literal["mqtt", "mqtts", "embedded"] = PrivateAttr("mqtt")
     _host: str = PrivateAttr(_DEFAULT_HOST)
     _port: int = PrivateAttr(_DEFAULT_PORT["mqtt"])
+    _url_username: str | None = PrivateAttr(None)
+    _url_password: str | None = PrivateAttr(None)
+    _display_url: str = PrivateAttr("")
 
     @field_validator("url")
     @classmethod
@@ -95,30 +154,38 @@ class MqttOutput(Model):
     @field_validator("topic")
     @classmethod
     def _topic(cls, v: str) -> str:
-        unknown = sorted(format_fields(v) - set(TOPIC_FIELDS))
-        if unknown:
-            raise ValueError(f"unknown field(s) {unknown}; allowed: {', '.join('{' + f + '}' for f in TOPIC_FIELDS)}")
-        if "+" in v or "#" in v or "\x00" in v:
-            raise ValueError("a topic to publish to cannot contain + or # wildcards")
+        problem = topic_template_problem(v)
+        if problem is not None:
+            raise ValueError(problem)
         return v
 
-    @model_validator(mode="after")
-    def _env(self) -> Self:
-        for field in ("username_env", "password_env"):
-            name = getattr(self, field)
-            if name is not None and name not in os.environ:
-                raise ValueError(f"`{field}` names ${name}, which is not set in the environment")
-        return self
+    @field_validator("client_id")
+    @classmethod
+    def _client_id(cls, v: str | None) -> str | None:
+        if v is not None and len(v.encode()) > MQTT_MAX_BYTES:
+            raise ValueError(f"is longer than MQTT's limit of {MQTT_MAX_BYTES} bytes (UTF-8)")
+        return v
 
     def _derive(self) -> None:
+        self._url_username = self._url_password = None
         if self.url == EMBEDDED:
             self._scheme, self._host, self._port = EMBEDDED, _DEFAULT_HOST, _DEFAULT_PORT["mqtt"]
+            self._display_url = EMBEDDED
             return
         parts = urlsplit(self.url)
         scheme: Literal["mqtt", "mqtts"] = "mqtts" if parts.scheme == "mqtts" else "mqtt"
         self._scheme = scheme
         self._host = parts.hostname or _DEFAULT_HOST
         self._port = parts.port or _DEFAULT_PORT[scheme]
+        userinfo, at, hostport = parts.netloc.rpartition("@")
+        if at:
+            user, colon, password = userinfo.partition(":")
+            self._url_username = unquote(user)
+            self._url_password = unquote(password) if colon else None
+            netloc = f"{user}@{hostport}"
+        else:
+            netloc = hostport
+        self._display_url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
     @property
     def scheme(self) -> Literal["mqtt", "mqtts", "embedded"]:
@@ -141,6 +208,35 @@ class MqttOutput(Model):
         return self._port
 
     @property
+    def url_username(self) -> str | None:
+        """The user name in ``url`` (``mqtt://user:pass@host``), percent-decoded; None when absent.
+
+        Used only when ``username_env`` is not given.
+        """
+        return self._url_username
+
+    @property
+    def url_password(self) -> str | None:
+        """The password in ``url``, percent-decoded; None when absent. Never show it: see :attr:`display_url`.
+
+        Used only when ``password_env`` is not given.
+        """
+        return self._url_password
+
+    @property
+    def display_url(self) -> str:
+        """``url`` without its password (``mqtt://user@host:1883``), for logs and messages."""
+        return self._display_url
+
+    @property
+    def broker_key(self) -> tuple[str, int] | None:
+        """What identifies the broker: ``(host, port)``, or ``("embedded", port)``; None for an embedded
+        broker on a free port (each such output gets its own)."""
+        if self.embedded:
+            return None if self.embedded_port is None else (EMBEDDED, self.embedded_port)
+        return (self._host, self._port)
+
+    @property
     def topic_fields(self) -> frozenset[str]:
         """The ``{fields}`` that ``topic`` uses."""
         return frozenset(format_fields(self.topic))
@@ -156,6 +252,8 @@ class FileOutput(Model):
     type: Literal["file"]
     format: Format = Field("json", description=_FORMAT_HELP)
     path: str
+
+    _path = field_validator("path")(no_nul)
 
 
 class StdoutOutput(Model):

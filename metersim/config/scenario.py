@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from pydantic import Field, PrivateAttr, model_validator
 from typing_extensions import Self
 
-from metersim.config.base import Model, Problem, raise_problems
+from metersim.config.base import Model, Problem, raise_problems, topic_unsafe
 from metersim.config.climate import DEFAULT_REGIONS, Climate
 from metersim.config.fleet import MeterGroup
-from metersim.config.ids import check_meter_ids
-from metersim.config.outputs import GRID_FIELDS, MqttOutput, Output
+from metersim.config.ids import IdSpace, check_meter_ids
+from metersim.config.messages import did_you_mean
+from metersim.config.outputs import GRID_FIELDS, MQTT_MAX_BYTES, MqttOutput, Output
 from metersim.config.simulation import SimulationConfig
 from metersim.config.tariffs import Tariff
 from metersim.config.truth import TruthConfig
@@ -46,6 +47,7 @@ class Scenario(Model):
                 *self._region_problems(),
                 *self._group_problems(),
                 *self._topic_problems(),
+                *self._client_id_problems(),
                 *check_meter_ids(self.fleet),
             ],
         )
@@ -79,14 +81,17 @@ class Scenario(Model):
         for i, group in enumerate(self.fleet):
             if group.region is not None and group.region not in self._all_regions:
                 known = sorted(self._all_regions)
-                problems.append(Problem(("fleet", i, "region"), f"unknown region {group.region!r}; known: {known}"))
+                hint = did_you_mean(group.region, known)
+                problems.append(
+                    Problem(("fleet", i, "region"), f"unknown region {group.region!r}{hint}; known: {known}")
+                )
             if group.tariff is not None:
                 tariff = self.tariffs.get(group.tariff)
                 if tariff is None:
+                    known = sorted(self.tariffs)
+                    hint = did_you_mean(group.tariff, known)
                     problems.append(
-                        Problem(
-                            ("fleet", i, "tariff"), f"unknown tariff {group.tariff!r}; known: {sorted(self.tariffs)}"
-                        )
+                        Problem(("fleet", i, "tariff"), f"unknown tariff {group.tariff!r}{hint}; known: {known}")
                     )
                 elif tariff.commodity != group.commodity:
                     problems.append(Problem(("fleet", i, "tariff"), f"{group.tariff!r} is a {tariff.commodity} tariff"))
@@ -103,6 +108,72 @@ class Scenario(Model):
                     problems.append(Problem(("outputs", j, "topic"), f"uses grid fields but fleet[{i}] has no `grid`"))
                 elif "region" in fields and group.region is None:
                     problems.append(Problem(("outputs", j, "topic"), f"uses {{region}} but fleet[{i}] has no `region`"))
+            problems.extend(self._topic_length_problems(j, output))
+        region_outputs = [
+            j for j, o in enumerate(self.outputs) if isinstance(o, MqttOutput) and "region" in o.topic_fields
+        ]
+        if region_outputs:
+            for i, group in enumerate(self.fleet):
+                bad = topic_unsafe(group.region or "")
+                if bad:
+                    problems.append(
+                        Problem(
+                            ("fleet", i, "region"),
+                            f"must not contain {' '.join(bad)}: outputs[{region_outputs[0]}].topic uses {{region}}",
+                        )
+                    )
+        return problems
+
+    def _topic_length_problems(self, j: int, output: MqttOutput) -> list[Problem]:
+        """A topic can be at most 65,535 bytes; estimated with the longest values of each group."""
+        problems: list[Problem] = []
+        for i, group in enumerate(self.fleet):
+            space = IdSpace.of(group)
+            candidates = [space.id_at(0), space.id_at(group.count - 1)]
+            grid: dict[str, str] = dict.fromkeys(GRID_FIELDS, "")
+            if group.grid is not None:
+                g = group.grid
+                substation = f"{group.name}-SS{g.substations:02d}"
+                feeder = f"{substation}-F{g.feeders_per_substation:02d}"
+                transformer = f"{feeder}-T{g.transformers_per_feeder:03d}"
+                grid = {"substation": substation, "feeder": feeder, "transformer": transformer}
+                candidates += [feeder, transformer]
+            meter_id = max(candidates, key=lambda m: len(m.encode()))
+            try:
+                topic = output.topic.format(
+                    meter_id=meter_id, commodity=group.commodity, group=group.name, region=group.region or "", **grid
+                )
+            except (ValueError, KeyError, IndexError, AttributeError, TypeError):
+                continue  # reported by the topic's own check
+            size = len(topic.encode())
+            if size > MQTT_MAX_BYTES:
+                problems.append(
+                    Problem(
+                        ("outputs", j, "topic"),
+                        f"is {size} bytes long for fleet[{i}] (meter id {meter_id[:40]!r}...), "
+                        f"over MQTT's limit of {MQTT_MAX_BYTES} bytes",
+                    )
+                )
+        return problems
+
+    def _client_id_problems(self) -> list[Problem]:
+        """Two clients with the same id on one broker would keep disconnecting each other."""
+        problems: list[Problem] = []
+        seen: dict[tuple[tuple[str, int], str], int] = {}
+        for j, output in enumerate(self.outputs):
+            if not isinstance(output, MqttOutput) or output.client_id is None or output.broker_key is None:
+                continue
+            key = (output.broker_key, output.client_id)
+            if key in seen:
+                problems.append(
+                    Problem(
+                        ("outputs", j, "client_id"),
+                        f"{output.client_id!r} is also the client_id of outputs[{seen[key]}] on the same broker; "
+                        "the broker would disconnect one of them whenever the other connects",
+                    )
+                )
+            else:
+                seen[key] = j
         return problems
 
     @property

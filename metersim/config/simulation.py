@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import datetime as dt
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 from typing_extensions import Self
 
-from metersim.config.base import Model
+from metersim.config.base import Float, Model, StrictInt
 from metersim.timebase import parse_duration, parse_instant
 
 
@@ -19,16 +28,51 @@ class SimulationConfig(Model):
     model_config = ConfigDict(title="Simulation")
 
     start: str = Field("now", description='ISO 8601 with a UTC offset, or "now"')
-    duration: str | int | None = Field(None, description="e.g. 90s, 15m, 2h, 1d; or give `end`")
+    duration: str | StrictInt | None = Field(None, description="e.g. 90s, 15m, 2h, 1d; or give `end`")
     end: str | None = Field(None, description="ISO 8601 with a UTC offset; instead of `duration`")
-    seed: int = Field(0, ge=0, description="root of every random stream")
-    speed: Literal["max"] | Annotated[float, Field(gt=0)] = Field(
+    seed: StrictInt = Field(0, ge=0, description="root of every random stream")
+    speed: Literal["max"] | Annotated[Float, Field(gt=0)] = Field(
         "max", description="max = as fast as the sinks accept; a number = simulated s per wall s"
+    )
+    state_path: str | None = Field(
+        None,
+        description="state file (.npz): written while the run goes and on stop; a run that finds it continues "
+        "from it (same window, no seq reset). Remove it to start afresh",
+    )
+    state_every_s: Annotated[Float, Field(gt=0)] = Field(
+        5.0, description="longest wall time between two state saves [s]"
     )
 
     _start_s: int | None = PrivateAttr(None)
     _end_s: int | None = PrivateAttr(None)
     _duration_s: int = PrivateAttr(0)
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _yaml_timestamp(cls, v: Any) -> Any:
+        """An unquoted YAML timestamp arrives as a datetime: keep it as the ISO 8601 text it was."""
+        if isinstance(v, dt.datetime):
+            if v.tzinfo is None or v.utcoffset() is None:
+                raise ValueError(f"timestamp {v.isoformat()} needs a UTC offset, e.g. +05:00 or Z")
+            return v.isoformat()
+        if isinstance(v, dt.date):
+            raise ValueError(f"{v.isoformat()} is a date; give a time and a UTC offset, e.g. {v.isoformat()}T00:00:00Z")
+        return v
+
+    @field_validator("speed", mode="wrap")
+    @classmethod
+    def _speed(cls, v: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(v)
+        except ValidationError:
+            raise ValueError('must be "max" or a number > 0') from None
+
+    @field_validator("duration", mode="wrap")
+    @classmethod
+    def _duration_type(cls, v: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (str, int))):
+            raise ValueError(f"must be a duration such as 90s, 15m, 2h or 1d, or a whole number of seconds; got {v!r}")
+        return handler(v)
 
     @field_validator("start")
     @classmethod

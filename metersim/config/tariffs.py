@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 from typing_extensions import Self
 
-from metersim.config.base import Model
+from metersim.config.base import Float, Model, StrictInt
 from metersim.timebase import zone
 
 DayType = Literal["weekday", "saturday", "sunday_holiday"]
@@ -29,11 +29,23 @@ class BandWindow(Model):
 
     start: str = Field(description='"HH:MM"')
     end: str = Field(description='"HH:MM" or "24:00"')
-    months: list[Annotated[int, Field(ge=1, le=12)]] | None = Field(None, description="default: all")
+    months: list[Annotated[StrictInt, Field(ge=1, le=12)]] | None = Field(None, description="default: all")
     day_types: list[DayType] | None = Field(None, description="default: all")
 
     _start_min: int = PrivateAttr(0)
     _end_min: int = PrivateAttr(0)
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _unquoted(cls, v: Any) -> Any:
+        """YAML reads an unquoted 18:30 as the base-60 number 1110: it cannot be told from a number."""
+        if isinstance(v, int) and not isinstance(v, bool):
+            hours, minutes = divmod(v, 60)
+            raise ValueError(
+                f'write clock times in quotes, e.g. "{hours:02d}:{minutes:02d}" '
+                f"(unquoted {hours}:{minutes:02d} is read by YAML as the number {v})"
+            )
+        return v
 
     @field_validator("start", "end")
     @classmethod
@@ -67,14 +79,14 @@ class Band(Model):
 class SlabBlock(Model):
     """A consumption block: units up to ``up_to`` (per billing period) cost ``price`` each."""
 
-    up_to: float | None = Field(None, gt=0, description="upper bound of the block [kWh or m3]; omit for the last")
-    price: float = Field(ge=0, description="per kWh or m3")
+    up_to: Float | None = Field(None, gt=0, description="upper bound of the block [kWh or m3]; omit for the last")
+    price: Float = Field(ge=0, description="per kWh or m3")
 
 
 class SlabSchedule(Model):
     """Marginal block prices for a billing period, optionally only in some months."""
 
-    months: list[Annotated[int, Field(ge=1, le=12)]] | None = None
+    months: list[Annotated[StrictInt, Field(ge=1, le=12)]] | None = None
     blocks: list[SlabBlock] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -90,7 +102,7 @@ class SlabSchedule(Model):
 
 class Tax(Model):
     name: str
-    percent: float = Field(ge=0, le=100)
+    percent: Float = Field(ge=0, le=100)
 
 
 class Tariff(Model):
@@ -102,11 +114,11 @@ class Tariff(Model):
         None, description="clock of the band windows (e.g. Etc/GMT for Economy 7); default: the meter's zone"
     )
     bands: list[Band] = Field(default_factory=lambda: [Band(name="all")], min_length=1, max_length=8)
-    prices: dict[str, Annotated[float, Field(ge=0)]] = Field(
+    prices: dict[str, Annotated[Float, Field(ge=0)]] = Field(
         default_factory=dict, description="energy price per kWh or m3 for each band"
     )
     slabs: list[SlabSchedule] | None = Field(None, description="block prices on the period total, instead of prices")
-    standing_charge_per_day: float = Field(0, ge=0)
+    standing_charge_per_day: Float = Field(0, ge=0)
     taxes: list[Tax] = Field(default_factory=list)
 
     @field_validator("timezone")

@@ -96,8 +96,8 @@ class _PacedEnvironment(simpy.rt.RealtimeEnvironment):
 class EngineCounters:
     """Readings counted at each engine step."""
 
-    readings_generated: int = 0  # stepped by the groups (meters and grid-side meters)
-    #: readings stepped per kind of meter: "electricity", "gas", "grid-side"
+    readings_generated: int = 0  # whose report time came (meters and grid-side meters)
+    #: readings generated per kind of meter: "electricity", "gas", "grid-side"
     generated_by_kind: dict[str, int] = field(default_factory=dict)
     readings_published: int = 0  # handed to the outputs after the transforms
     labels: int = 0  # produced by the transforms
@@ -203,20 +203,18 @@ class Engine:
         slot_ends = [*firsts[1:].tolist(), len(offsets_s)]
         slots = [(int(o), order[a:b]) for o, a, b in zip(offsets.tolist(), firsts.tolist(), slot_ends)]
         n_intervals = (self.window.end_s - self.window.start_s) // interval_s
-        for seq in range(n_intervals):
+        for seq in range(simulator.first_seq, n_intervals):
             end = self.window.start_s + (seq + 1) * interval_s
             yield env.timeout(end - env.now)
             observation = self._observe(simulator.step(seq, end), simulator)
             published, sent = observation.published, observation.sent
             assert sent is not None
             if published.grid is not None and sent.grid is not None:
-                self._emit(published.grid, np.flatnonzero(published.grid.published), sent.grid)
-            meters = published.meters
-            withheld = not meters.published.all()
+                self._emit(published.grid, np.arange(len(published.grid)), sent.grid)
             for offset, rows in slots:
                 if end + offset > env.now:
                     yield env.timeout(end + offset - env.now)
-                self._emit(meters, rows[meters.published[rows]] if withheld else rows, sent.meters)
+                self._emit(published.meters, rows, sent.meters)
             sent.complete = True
             for observer in self.observers:
                 observer.sent(observation)
@@ -236,11 +234,6 @@ class Engine:
             published = GroupInterval(true.start_s, true.end_s, true.seq, batches[0], grid)
             labels = tuple(found)
             self.counters.labels += len(labels)
-        by_kind = self.counters.generated_by_kind
-        for batch in true.batches():
-            kind = "grid-side" if batch.meters.grid_side else batch.meters.commodity
-            by_kind[kind] = by_kind.get(kind, 0) + len(batch)
-            self.counters.readings_generated += len(batch)
         grid_sent = np.zeros(len(true.grid), dtype=bool) if true.grid is not None else None
         sent = Sent(np.zeros(len(true.meters), dtype=bool), grid_sent)
         observation = Observation(true, published, labels, simulator.weather, sent)
@@ -248,16 +241,23 @@ class Engine:
             observer.observe(observation)
         return observation
 
-    def _emit(self, batch: ReadingBatch, rows: Array, sent: Array) -> None:
+    def _emit(self, batch: ReadingBatch, due: Array, sent: Array) -> None:
+        """Hand the rows ``due`` now to the outputs, except those a transform withheld."""
+        counters = self.counters
+        kind = "grid-side" if batch.meters.grid_side else batch.meters.commodity
+        counters.generated_by_kind[kind] = counters.generated_by_kind.get(kind, 0) + len(due)
+        counters.readings_generated += len(due)
+        keep = batch.published[due]
+        rows = due if keep.all() else due[keep]
         if len(rows):
             self.emit(batch, rows)
             sent[rows] = True
             self.counters.readings_published += len(rows)
         lateness, env = self.counters.lateness, self.env
         if lateness is not None and isinstance(env, _PacedEnvironment):
-            due = env.wall_time_of(env.now)
-            if due >= env.began:  # backfill of a start in the past is not late, it is catching up
-                lateness.record(time.monotonic() - due)
+            due_at = env.wall_time_of(env.now)
+            if due_at >= env.began:  # backfill of a start in the past is not late, it is catching up
+                lateness.record(time.monotonic() - due_at)
         self._progress()
 
     def _progress(self, force: bool = False) -> None:

@@ -52,7 +52,7 @@ class Lateness:
         for k, count in enumerate(self.counts):
             seen += count
             if seen >= rank and count:
-                return min(bucket_upper_s(k), self.max_s)
+                return self.max_s if k == BUCKETS - 1 else min(bucket_upper_s(k), self.max_s)
         return self.max_s
 
     def summary_ms(self) -> dict[str, float]:

@@ -45,7 +45,7 @@ import numpy as np
 from metersim._array import Array
 from metersim.encoders.json import iso_column
 from metersim.engine import Observer
-from metersim.errors import MissingDependencyError, not_writable
+from metersim.errors import ConfigError, MissingDependencyError, not_writable
 from metersim.records import Observation, ReadingBatch
 
 COLUMNS = (
@@ -160,8 +160,9 @@ class TruthWriter(Observer):
     the rest is written with the readings that never went out marked unpublished.
     """
 
-    def __init__(self, path: str | os.PathLike[str], fmt: str = "csv") -> None:
-        self.path, self.format = Path(path), fmt
+    def __init__(self, path: str | os.PathLike[str], fmt: str = "csv", *, append: bool = False) -> None:
+        """``append`` continues an existing CSV ledger (a resumed run) instead of starting a new one."""
+        self.path, self.format, self.append = Path(path), fmt, append
         self.rows = 0
         self._file: IO[str] | None = None
         self._csv: Any = None
@@ -179,13 +180,18 @@ class TruthWriter(Observer):
 
     def open(self) -> None:
         if self.format == "parquet":
+            if self.append:
+                raise ConfigError("a run resumed from a state file needs a CSV ledger (Parquet cannot be appended)")
             require_pyarrow("writing the ledger as Parquet")
         with _writing("ground truth", self.path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self.format == "csv":
-                self._file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in close()
+                header = not (self.append and self.path.exists() and self.path.stat().st_size > 0)
+                mode = "a" if self.append else "w"
+                self._file = open(self.path, mode, newline="", encoding="utf-8")  # noqa: SIM115 - closed in close()
                 self._csv = csv.writer(self._file)
-                self._csv.writerow(COLUMNS)
+                if header:
+                    self._csv.writerow(COLUMNS)
 
     def observe(self, observation: Observation) -> None:
         if observation.sent is not None and not observation.sent.complete:

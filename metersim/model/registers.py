@@ -90,3 +90,22 @@ class Registers:
             converted=rolled(self.converted),
             converted_mask=self.converted_mask,
         )
+
+    def state(self) -> dict[str, Array]:
+        """Copies of the internal (never rolled over) registers, by name, for a state file."""
+        named = {
+            "total": self.total,
+            "bands": self.bands,
+            "export_total": self.export_total,
+            "export_bands": self.export_bands,
+            "converted": self.converted,
+        }
+        return {name: values.copy() for name, values in named.items() if values is not None}
+
+    def restore(self, state: dict[str, Array]) -> None:
+        """Continue from :meth:`state` of registers of the same shape."""
+        for name, values in state.items():
+            current = getattr(self, name)
+            if current is None or current.shape != values.shape:
+                raise ValueError(f"register {name!r} of shape {values.shape} does not fit these meters")
+            current[...] = values

@@ -12,8 +12,11 @@ from metersim.sinks.file import FileSink
 from metersim.sinks.stdout import StdoutSink
 
 
-def open_sink(output: Output, stack: ExitStack, log: Callable[[str], None]) -> Sink:
-    """Create and open the sink for one output; ``stack`` closes it (and any embedded broker)."""
+def open_sink(output: Output, stack: ExitStack, log: Callable[[str], None], *, resume: bool = False) -> Sink:
+    """Create and open the sink for one output; ``stack`` closes it (and any embedded broker).
+
+    ``resume``: a run that continues from a state file appends to its files instead of truncating them.
+    """
     sink: Sink
     if isinstance(output, MqttOutput):
         from metersim.sinks.mqtt import MqttSink  # paho is only imported when MQTT is used
@@ -27,7 +30,7 @@ def open_sink(output: Output, stack: ExitStack, log: Callable[[str], None]) -> S
         else:
             sink = MqttSink(output, log=log)
     elif isinstance(output, FileOutput):
-        sink = FileSink(output.path)
+        sink = FileSink(output.path, append=resume)
     elif isinstance(output, StdoutOutput):
         sink = StdoutSink()
     elif isinstance(output, DiscardOutput):

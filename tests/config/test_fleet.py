@@ -25,12 +25,36 @@ def test_id_format_needs_index_and_known_fields():
     assert problems(data) == ["fleet[0].id_format: must contain {index} so that ids are unique"]
 
 
-@pytest.mark.parametrize("id_format", ["{index:.2s}", "{group.nope}-{index}", "{}-{index}"])
-def test_id_format_that_cannot_be_formatted(id_format):
+def test_id_format_that_cannot_be_formatted():
     data = scenario_dict()
-    data["fleet"][0]["id_format"] = id_format
+    data["fleet"][0]["id_format"] = "{index:.2s}"
     assert [p.split(":")[0] for p in problems(data)] == ["fleet[0]"]
     assert "`id_format` cannot be formatted" in problems(data)[0]
+
+
+@pytest.mark.parametrize(
+    ("id_format", "message"),
+    [
+        ("{group.nope}-{index}", "{group.nope}: attribute or index access is not allowed; use the plain field name"),
+        ("{group}-{index[0]}", "{index[0]}: attribute or index access is not allowed; use the plain field name"),
+        ("{}-{index}", "positional fields ({} or {0}) are not allowed; use {index} and {group}"),
+        ("{index:0300d}", "{index:0300d}: padding or precision over 200 is not allowed"),
+        ("{index", "is not a valid template (expected '}' before end of string); write a literal brace as {{ or }}"),
+    ],
+)
+def test_id_format_templates_are_checked_at_the_field(id_format, message):
+    data = scenario_dict()
+    data["fleet"][0]["id_format"] = id_format
+    assert problems(data) == [f"fleet[0].id_format: {message}"]
+
+
+@pytest.mark.parametrize("name", ["a/b", "a+b", "a#b", "a\x00b"])
+def test_group_names_cannot_break_topics_or_grid_ids(name):
+    data = scenario_dict()
+    data["fleet"][0]["name"] = name
+    found = problems(data)
+    assert len(found) == 1 and found[0].startswith("fleet[0].name: must not contain ")
+    assert "grid meter ids" in found[0]
 
 
 def test_unknown_timezone():

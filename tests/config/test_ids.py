@@ -38,9 +38,15 @@ def reference_check(fleet: list[MeterGroup]) -> list[str]:
 
 
 def group(name: str = "g", id_format: str = "{group}-{index:06d}", first_index: int = 1, count: int = 10) -> MeterGroup:
-    return MeterGroup(
+    fields = dict(
         name=name, commodity="electricity", count=count, id_format=id_format, first_index=first_index, annual_kwh=1
     )
+    try:
+        return MeterGroup.model_validate(fields)
+    except ValueError:
+        # Names with / + # NUL and ids with attribute access ({index.real}) are now rejected by their own
+        # fields; the id checks must still be right for them, so build such a group unvalidated.
+        return MeterGroup.model_construct(**fields)  # type: ignore[arg-type]
 
 
 def found(*groups: MeterGroup) -> list[str]:

@@ -1,0 +1,109 @@
+"""The run report: counts of a known run, JSON round trip, the summary table, writing it out."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from rich.console import Console
+
+from metersim.errors import OutputNotWritableError
+from metersim.report import OutputReport, RunReport
+from metersim.simulation import Simulation
+from metersim.sinks.memory import MemorySink
+from tests.conftest import make_scenario
+
+# 20 electricity meters x 4 quarter-hours + 10 gas meters x 1 hour
+READINGS_IN_AN_HOUR = 20 * 4 + 10
+
+
+@pytest.fixture(scope="module")
+def run():
+    sink = MemorySink()
+    report = Simulation(make_scenario(duration="1h"), name="quick", sinks=[sink]).run()
+    return report, sink
+
+
+def rendered(report: RunReport) -> str:
+    console = Console(record=True, width=200, color_system=None)
+    console.print(report.table())
+    return console.export_text()
+
+
+def test_the_report_counts_what_the_run_did(run):
+    report, sink = run
+    assert report.status == "completed" and report.scenario == "quick"
+    assert report.meters == 30
+    assert report.start == "2025-12-31T19:00:00+00:00" and report.end == "2025-12-31T20:00:00+00:00"
+    assert report.simulated_s == 3600
+    assert report.readings_generated == report.readings_published == READINGS_IN_AN_HOUR
+    assert report.readings_by_kind == {"electricity": 20 * 4, "gas": 10}
+    # message counts are summed over every output: discard and the MemorySink each took every reading
+    assert report.messages_published == report.messages_acknowledged == 2 * len(sink.messages)
+    assert report.readings_encoded == {"json": READINGS_IN_AN_HOUR}
+    assert report.errors == 0 and report.labels == 0 and report.error_message is None
+    assert report.lateness is None  # as fast as possible: nothing is scheduled, so nothing is late
+    # the scenario's own output (discard) and the MemorySink
+    assert [o.output for o in report.outputs] == ["discard", "memory"]
+    assert all(o.accepted == READINGS_IN_AN_HOUR and o.in_flight == 0 for o in report.outputs)
+
+
+def test_to_json_round_trips(run):
+    report, _ = run
+    data = json.loads(report.to_json())
+    assert data == dataclasses.asdict(report)
+    rebuilt = RunReport(**{**data, "outputs": [OutputReport(**o) for o in data["outputs"]]})
+    assert rebuilt == report
+
+
+def test_the_table_shows_each_output_and_the_caption_the_totals(run):
+    report, _ = run
+    text = rendered(report)
+    assert "metersim: quick (completed)" in text
+    caption = " ".join(text.split())  # the caption wraps
+    assert f"{READINGS_IN_AN_HOUR} readings (electricity 80, gas 10) from 30 meters, 1h simulated in" in caption
+    for name in ("discard", "memory"):
+        row = next(line for line in text.splitlines() if name in line)
+        cells = [cell for cell in row.split() if cell != "│"]
+        assert cells == [name, str(READINGS_IN_AN_HOUR), str(READINGS_IN_AN_HOUR), "0", "0"]
+    assert "late p50" not in text
+
+
+def test_large_counts_are_grouped_by_thousands():
+    report = RunReport(scenario="big", status="completed", meters=1_234_567, start="", end="")
+    report.readings_generated = 98_765_432
+    report.outputs = [OutputReport("mqtt broker:1883", 98_765_432, 98_765_000, 400, 32)]
+    text = rendered(report)
+    assert "98,765,432 readings from 1,234,567 meters" in " ".join(text.split())
+    assert "98,765,000" in text and "400" in text
+
+
+def test_a_paced_run_reports_its_lateness_in_the_caption():
+    report = Simulation(make_scenario(duration="1h", speed=36_000), sinks=[MemorySink()]).run()
+    assert report.lateness is not None
+    assert set(report.lateness) == {"p50_ms", "p99_ms", "max_ms"}
+    assert 0 <= report.lateness["p50_ms"] <= report.lateness["p99_ms"] <= report.lateness["max_ms"]
+    late = report.lateness
+    caption = f"late p50 {late['p50_ms']:.1f} ms, p99 {late['p99_ms']:.1f} ms, max {late['max_ms']:.1f} ms"
+    assert caption in " ".join(rendered(report).split())
+    assert report.table().caption.endswith(caption)
+
+
+def test_write_creates_the_folders_and_writes_the_json(run, tmp_path):
+    report, _ = run
+    target = tmp_path / "deep" / "er" / "report.json"
+    report.write(target)
+    assert target.read_text(encoding="utf-8") == report.to_json() + "\n"
+
+
+def test_writing_where_no_file_can_be_raises_a_one_line_error(run, tmp_path):
+    report, _ = run
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    target = blocker / "report.json"  # a path below a regular file (fails even as root)
+    with pytest.raises(OutputNotWritableError) as error:
+        report.write(target)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"cannot write report {target}: ")
