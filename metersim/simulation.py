@@ -36,7 +36,7 @@ from metersim.model.weather import Weather
 from metersim.outputs import Output, Outputs
 from metersim.parameters import climate_params
 from metersim.report import ProgressDisplay, RunReport
-from metersim.sinks.base import Sink
+from metersim.sinks.base import Interrupted, Sink
 from metersim.sinks.factory import open_sink
 from metersim.state import StateWriter, load_state
 from metersim.streams import MeterRange, group_key
@@ -130,14 +130,28 @@ class Simulation:
         self._stop = threading.Event()
         #: the signal that stopped the run (SIGINT, SIGTERM or SIGHUP), None otherwise
         self.stopped_by: int | None = None
+        self._sinks: list[Sink] = []
+        self._grace: threading.Timer | None = None
 
     def stop(self) -> None:
         """Ask a running simulation to stop at the next event and flush (safe from any thread)."""
         self._stop.set()
 
-    def _stop_by_signal(self, signum: int) -> None:
-        self.stopped_by = signum
-        self.stop()
+    def _on_signal(self, signum: int) -> None:
+        """First stop signal: stop and flush, and if the outputs are still blocked after
+        :data:`GRACE_S` (a broker that is away), give up on them; a second one gives up at once."""
+        if self.stopped_by is None:
+            self.stopped_by = signum
+            self.stop()
+            self._grace = threading.Timer(GRACE_S, self._interrupt_sinks)
+            self._grace.daemon = True
+            self._grace.start()
+        else:
+            self._interrupt_sinks()
+
+    def _interrupt_sinks(self) -> None:
+        for sink in self._sinks:
+            sink.interrupt()
 
     def run(self) -> RunReport:
         """Run to the end of the window (or a stop request) and return the report.
@@ -157,7 +171,7 @@ class Simulation:
         engine: Engine | None = None
         began = time.monotonic()
         try:
-            with ExitStack() as stack:
+            with _graceful_signals(self._on_signal), ExitStack() as stack:
                 outputs = Outputs(self._open_outputs(stack, resume=saved is not None))
                 simulators = build_groups(scenario, window, self.meters)
                 observers, processes = list(self.observers), list(self.processes)
@@ -192,15 +206,19 @@ class Simulation:
                     if self.progress and self.console.is_terminal
                     else nullcontext()
                 )
-                with _graceful_signals(self._stop_by_signal), display as shown:
+                with display as shown:
                     if isinstance(shown, ProgressDisplay):
                         engine.on_progress = shown.update
                     completed = engine.run()
                 report.status = "completed" if completed else "interrupted"
+        except Interrupted:  # an output gave up on delivery after a stop signal; what it lost is counted
+            report.status = "interrupted"
         except MetersimError as exc:
             report.status, report.error_message = "failed", str(exc)
             raise
         finally:
+            if self._grace is not None:
+                self._grace.cancel()
             report.collect(engine.counters if engine else None, outputs, time.monotonic() - began, window.start_s)
         return report
 
@@ -212,10 +230,12 @@ class Simulation:
         outputs = []
         for output in self.scenario.outputs:
             sink = open_sink(output, stack, self._log, resume=resume)
+            self._sinks.append(sink)
             topic = output.topic if isinstance(output, MqttOutput) else None
             fmt = "json" if isinstance(output, DiscardOutput) else output.format
             outputs.append(Output(sink, fmt, topic))
         for sink in self.extra_sinks:
+            self._sinks.append(sink)
             # An extra sink renders topics from its own template (a MemorySink's or MqttSink's ``topic``).
             outputs.append(Output(stack.enter_context(sink), "json", getattr(sink, "topic", None)))
         return outputs
@@ -224,26 +244,34 @@ class Simulation:
         self.console.print(line, markup=False, highlight=False)
 
 
-#: signals that stop a run gracefully: the first flushes and reports, a second one acts at once
+#: signals that stop a run gracefully: the first flushes and reports, a second one gives up on delivery
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+#: how long [s] the outputs may take to deliver what they hold after a stop signal, before they give up
+GRACE_S = 3.0
 
 
 @contextmanager
-def _graceful_signals(request_stop: Callable[[int], None]) -> Iterator[None]:
-    """SIGINT (Ctrl-C), SIGTERM (``docker stop``, Kubernetes) and SIGHUP ask the run to stop and flush.
+def _graceful_signals(on_signal: Callable[[int], None]) -> Iterator[None]:
+    """SIGINT (Ctrl-C), SIGTERM (``docker stop``, Kubernetes) and SIGHUP stop the run, for as long as it
+    runs, including the final flush.
 
-    A second one of them restores the default action (SIGINT raises KeyboardInterrupt, the others end
-    the process). Only the main thread can install handlers; elsewhere the caller stops the run itself.
+    ``on_signal`` gets the first two; a third restores the default action (SIGINT raises
+    KeyboardInterrupt, the others end the process). Only the main thread can install handlers;
+    elsewhere the caller stops the run itself (:meth:`Simulation.stop`).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    seen = 0
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        request_stop(signum)
-        for other in STOP_SIGNALS:
-            signal.signal(other, signal.default_int_handler if other == signal.SIGINT else signal.SIG_DFL)
+        nonlocal seen
+        seen += 1
+        on_signal(signum)
+        if seen >= 2:
+            for other in STOP_SIGNALS:
+                signal.signal(other, signal.default_int_handler if other == signal.SIGINT else signal.SIG_DFL)
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, handler)

@@ -3,6 +3,12 @@
 A sink receives :class:`Outbox` objects, one per engine emission. An outbox encodes lazily, so a
 sink that only counts (``discard``) never pays for encoding, and several sinks share one encoding.
 Sinks never call back upstream: the topics arrive rendered, like the payloads.
+
+Stopping (Ctrl-C, SIGTERM): the run calls :meth:`Sink.interrupt` on every sink, from its signal
+handler. A sink that blocks (waiting for a broker, for acknowledgements, for room in its buffer)
+then stops waiting within a fraction of a second: ``send()`` and ``flush()`` raise
+:class:`Interrupted`, whatever was accepted but not acknowledged is counted in ``stats.errors``, and
+``close()`` returns quickly without raising.
 """
 
 from __future__ import annotations
@@ -53,6 +59,14 @@ class Outbox:
         return cls(len(payloads), lambda: payloads, lambda: topics)
 
 
+class Interrupted(Exception):
+    """The run interrupted the sink (:meth:`Sink.interrupt`); it stopped without delivering everything.
+
+    Raised by ``send()`` and ``flush()``. When it is raised, the sink's counters are final:
+    ``accepted == acknowledged + errors``, and nothing is in flight.
+    """
+
+
 @dataclass
 class SinkStats:
     """Per-sink counters, in messages (one reading is one message)."""
@@ -89,7 +103,14 @@ class Sink(Protocol):
         """Push buffered data out and wait until it is acknowledged where the transport allows."""
 
     def close(self) -> None:
-        """Flush and release resources. Safe to call twice."""
+        """Flush and release resources. Safe to call twice. After ``interrupt()``: quick, and never raises."""
+
+    def interrupt(self) -> None:
+        """Stop now: blocking calls give up promptly and raise :class:`Interrupted`.
+
+        Safe from any thread and from a signal handler: it only sets a flag, which the sink's own
+        thread checks at least every few tens of milliseconds while it waits.
+        """
 
     def __enter__(self) -> Sink: ...
 
@@ -105,9 +126,15 @@ _S = TypeVar("_S", bound="SinkBase")
 
 
 class SinkBase:
-    """Shared plumbing: counters and the context-manager protocol."""
+    """Shared plumbing: counters, the interrupt flag and the context-manager protocol.
+
+    Sinks that never wait (files, memory) inherit ``interrupt()`` as a flag that nothing reads.
+    """
 
     name = "sink"
+    #: set by ``interrupt()``; a plain attribute (not a threading.Event, whose lock a signal handler
+    #: running in the thread that holds it would wait on forever), read by the sink's own thread
+    _interrupted = False
 
     def __init__(self) -> None:
         self.stats = SinkStats()
@@ -126,6 +153,14 @@ class SinkBase:
 
     def close(self) -> None:
         self.flush()
+
+    def interrupt(self) -> None:
+        self._interrupted = True
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether ``interrupt()`` was called."""
+        return self._interrupted
 
     def __enter__(self: _S) -> _S:
         self.open()

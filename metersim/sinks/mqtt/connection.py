@@ -22,6 +22,7 @@ import contextlib
 import math
 import socket
 import ssl
+import struct
 import time
 from collections.abc import Callable
 from enum import Enum
@@ -214,6 +215,25 @@ class Connection:
             if sock is not None:
                 with contextlib.suppress(OSError):
                     sock.close()
+
+    def abort(self) -> None:
+        """Drop the connection at once: no DISCONNECT, and nothing more of what paho holds is written.
+
+        The socket is reset (SO_LINGER 0), so that the kernel discards what it had not sent either:
+        after an interrupt, messages counted as lost should not reach the broker behind our back.
+        Never raises.
+        """
+        self._closing = True
+        self.state = State.DOWN
+        sock = self._client.socket()
+        if sock is None:
+            return
+        setsockopt = getattr(sock, "setsockopt", None)  # paho types its socket as a bare SocketLike
+        if setsockopt is not None:
+            with contextlib.suppress(OSError, ValueError):
+                setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with contextlib.suppress(OSError):
+            sock.close()
 
     # --- giving up and failing to open --------------------------------------------------------------
 

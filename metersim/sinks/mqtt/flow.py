@@ -1,18 +1,27 @@
 """Flow control: pace the publishes, apply backpressure, and count every message.
 
-Counting (``SinkStats``): a message is *accepted* once paho took it, *acknowledged* once the broker
-acknowledged it (QoS 1: PUBACK, QoS 2: PUBCOMP) or, at QoS 0, once it has left paho for the socket;
-QoS 0 messages paho had not written when the connection dropped are counted in ``errors``.
+Counting (``SinkStats``): a message is *accepted* once the flow took it (paho, or at QoS 2 the
+flow's own backlog), *acknowledged* once the broker acknowledged it (QoS 1: PUBACK, QoS 2: PUBCOMP
+and nothing earlier) or, at QoS 0, once it has left paho for the socket; QoS 0 messages paho had not
+written when the connection dropped are counted in ``errors``.
 
-Backpressure: paho's out-queue is bounded (``buffer_messages``), and in flight at most
-``max_inflight`` messages (QoS 2: at most ``QOS2_MAX_INFLIGHT``). When ``publish()`` answers
-``MQTT_ERR_QUEUE_SIZE`` the flow waits for acknowledgements (or a reconnect) and retries the same
-message, so nothing is dropped and message ids (16 bit) never wrap onto live ones.
+Backpressure at QoS 0 and 1: paho's out-queue is bounded (``buffer_messages``), and in flight at
+most ``max_inflight`` messages. When ``publish()`` answers ``MQTT_ERR_QUEUE_SIZE`` the flow waits for
+acknowledgements (or a reconnect) and retries the same message, so nothing is dropped and message
+ids (16 bit) never wrap onto live ones.
+
+QoS 2 keeps its window (``QOS2_MAX_INFLIGHT``) across reconnects: paho itself never holds more than
+the window. After a reconnect paho re-sends *every* message it holds at once, ignoring its own
+``max_inflight_messages`` (``_messages_reconnect_reset_out`` in paho 2.2), and a broker at stock
+limits would acknowledge the excess and drop it. So the flow keeps accepted QoS 2 messages in its own
+bounded backlog (``buffer_messages`` together with those in paho) and hands paho the next one only
+when a PUBCOMP has made room (:meth:`Flow.pump`, which the sink runs after every network round).
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
@@ -32,6 +41,7 @@ RATE_BURST_S = 0.05
 #: incoming QoS 2 messages per client awaiting PUBREL. Observed with 2.0.11 and a 100-message window:
 #: it answered PUBREC/PUBCOMP for all 1000 messages but delivered 200 (MQTT 3.1.1 cannot carry a
 #: "quota exceeded" reason); with ``max_queued_messages 0`` it disconnected the client instead.
+#: The flow never lets paho hold more than this many QoS 2 messages, not even right after a reconnect.
 QOS2_MAX_INFLIGHT = 20
 
 _OK = MQTTErrorCode.MQTT_ERR_SUCCESS
@@ -77,13 +87,18 @@ class Flow:
         self._service = service
         self._is_up = is_up
         self._client: mqtt.Client | None = None
+        self._backlog: deque[tuple[str, bytes]] = deque()  # QoS 2: accepted, not yet handed to paho
+        self._held = 0  # QoS 2: handed to paho and not yet completed (PUBCOMP)
 
     def attach(self, client: mqtt.Client) -> None:
         """Bound ``client``'s queues and count its acknowledgements; later sends publish through it."""
         # Bounded: QUEUE_SIZE applies backpressure, and mids (16 bit) cannot wrap onto live ones.
         client.max_inflight_messages_set(self.max_inflight)
-        client.max_queued_messages_set(self.buffer_messages)
-        if self.qos:
+        # QoS 2: paho holds at most the window (``pump`` keeps to it; this limit backs it up).
+        client.max_queued_messages_set(self.max_inflight if self.qos == 2 else self.buffer_messages)
+        if self.qos == 2:
+            client.on_publish = self._on_complete
+        elif self.qos:
             client.on_publish = self._on_publish
         self._client = client
 
@@ -91,13 +106,15 @@ class Flow:
 
     def send(self, topics: list[str], payloads: list[bytes]) -> None:
         """Publish ``payloads[i]`` to ``topics[i]`` for every i; block while the bounded buffer is full."""
-        if self.qos:
+        if self.qos == 2:
+            self._send_qos2(topics, payloads, len(payloads))
+        elif self.qos:
             self._send_reliable(topics, payloads, len(payloads))
         else:
             self._send_qos0(topics, payloads, len(payloads))
 
     def _send_reliable(self, topics: list[str], payloads: list[bytes], count: int) -> None:
-        """QoS 1/2: every rc except QUEUE_SIZE means paho stored the message (it re-sends it later)."""
+        """QoS 1: every rc except QUEUE_SIZE means paho stored the message (it re-sends it later)."""
         assert self._client is not None
         publish = self._client.publish
         qos, retain, stats, step = self.qos, self.retain, self.stats, self._step
@@ -116,6 +133,45 @@ class Flow:
                 i += 1
             stats.accepted += i - start
             self._service()
+
+    def _send_qos2(self, topics: list[str], payloads: list[bytes], count: int) -> None:
+        """QoS 2: take messages into the backlog while there is room; paho gets them through ``pump``."""
+        backlog, stats, limit = self._backlog, self.stats, self.buffer_messages
+        i = 0
+        while i < count:
+            room = limit - len(backlog) - self._held
+            if room <= 0:
+                self._step(STEP_S)  # the sink pumps after each wait: PUBCOMPs make room
+                continue
+            end = min(i + room, i + SERVICE_EVERY, count)
+            self._pace(end - i)
+            backlog.extend(zip(topics[i:end], payloads[i:end]))
+            stats.accepted += end - i
+            i = end
+            self.pump()
+            self._service()
+
+    def pump(self) -> None:
+        """QoS 2: hand paho the next messages of the backlog while fewer than the window await PUBCOMP.
+
+        Paho stores a message it cannot send yet (no connection: ``MQTT_ERR_NO_CONN``) and sends it
+        after the next CONNACK, so it counts as held; only ``MQTT_ERR_QUEUE_SIZE`` means "not taken".
+        """
+        backlog = self._backlog
+        if not backlog:
+            return
+        assert self._client is not None
+        publish, retain, window = self._client.publish, self.retain, self.max_inflight
+        while backlog and self._held < window:
+            topic, payload = backlog[0]
+            if publish(topic, payload, 2, retain).rc == _QUEUE_SIZE:
+                return
+            backlog.popleft()
+            self._held += 1
+
+    def abandon(self) -> None:
+        """Forget the QoS 2 backlog (the sink counts it in ``errors``); nothing more is handed to paho."""
+        self._backlog.clear()
 
     def _send_qos0(self, topics: list[str], payloads: list[bytes], count: int) -> None:
         """QoS 0: paho sends at once or not at all; a message not sent is retried after a reconnect."""
@@ -175,3 +231,15 @@ class Flow:
     ) -> None:
         stats = self.stats
         stats.acknowledged += 1
+
+    def _on_complete(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties,
+    ) -> None:
+        """QoS 2: paho reports a message only on its PUBCOMP, when the broker has released it."""
+        self._held -= 1
+        self.stats.acknowledged += 1

@@ -8,13 +8,20 @@ same thread that publishes also services the socket. It ties together a :class:`
 
 Delivery rules:
 
-* QoS >= 1: a message that paho accepted stays in paho's bounded out-queue (``buffer_messages``)
-  until the broker acknowledges it; paho re-sends it after a reconnect. Nothing is dropped: when the
-  queue is full, :meth:`MqttSink.send` services the connection (and reconnects) until there is room.
+* QoS >= 1: an accepted message stays in the bounded buffer (``buffer_messages``: paho's out-queue,
+  and at QoS 2 also the flow's backlog) until the broker acknowledges it (QoS 2: PUBCOMP); paho
+  re-sends it after a reconnect, at QoS 2 never more than the 20-message window. Nothing is dropped:
+  when the buffer is full, :meth:`MqttSink.send` services the connection (and reconnects) until there
+  is room.
 * QoS 0: a message counts as acknowledged once it has been written to the socket. Messages still
   waiting to be written when the connection drops are lost and counted in ``stats.errors``.
 * The broker may go away mid-run: the sink reconnects with exponential backoff and logs one line per
   state change. After ``give_up_s`` without a broker it raises :class:`DeliveryError`.
+* :meth:`MqttSink.interrupt` (from any thread or a signal handler) ends every wait within ``STEP_S``:
+  the connection is dropped, every accepted message not yet acknowledged is counted in
+  ``stats.errors``, ``send()`` and ``flush()`` raise :class:`Interrupted`, and ``close()`` returns at
+  once. (A connection attempt already under way, a TCP connect or TLS handshake, still runs to its
+  end, up to ``connect_timeout_s``; to a refusing or local broker that is immediate.)
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from metersim.config import MqttOutput
 from metersim.errors import ConfigError, DeliveryError
-from metersim.sinks.base import Outbox, SinkBase
+from metersim.sinks.base import Interrupted, Outbox, SinkBase
 from metersim.sinks.mqtt.connection import Connection, State
 from metersim.sinks.mqtt.flow import STEP_S, Flow
 from metersim.sinks.mqtt.loop import Waiter
@@ -113,21 +120,25 @@ class MqttSink(SinkBase):
     def open(self) -> None:
         """Connect and wait for the broker's CONNACK, up to ``connect_timeout_s``.
 
-        Raises BrokerUnreachableError (refused, timed out, unknown host, CONNACK refusal) or
-        TlsError (unusable TLS files, failed handshake).
+        Raises BrokerUnreachableError (refused, timed out, unknown host, CONNACK refusal),
+        TlsError (unusable TLS files, failed handshake) or Interrupted.
         """
         if self._conn is not None:
             return
         if self._closed:
             raise RuntimeError("MqttSink cannot be reopened after close()")
+        if self._interrupted:
+            raise self._stop_now()
         conn = self._connect()
         waiter = Waiter()
         waiter.add(conn)
         self._conn, self._waiter = conn, waiter
         deadline = time.monotonic() + self.output.connect_timeout_s
         conn.start()
-        while conn.state is State.CONNECTING and time.monotonic() < deadline:
+        while conn.state is State.CONNECTING and time.monotonic() < deadline and not self._interrupted:
             waiter.wait(min(STEP_S, max(0.0, deadline - time.monotonic())))
+        if self._interrupted:
+            raise self._stop_now()
         if conn.state is State.UP:
             return
         error = conn.open_error()
@@ -143,8 +154,11 @@ class MqttSink(SinkBase):
     def send(self, outbox: Outbox) -> None:
         """Publish every message of ``outbox``; block while the bounded buffer is full.
 
-        Raises DeliveryError if the broker stays away longer than ``give_up_s``.
+        Raises DeliveryError if the broker stays away longer than ``give_up_s``, and Interrupted
+        after ``interrupt()`` (messages of ``outbox`` not yet taken then are not counted as accepted).
         """
+        if self._interrupted:
+            raise self._stop_now()
         count = len(outbox)
         if count == 0:
             return
@@ -160,14 +174,17 @@ class MqttSink(SinkBase):
 
     def poll(self) -> None:
         """Keep the connection alive between emissions of a paced run: pings, acks, reconnects."""
-        if self._conn is not None:
+        if self._conn is not None and not self._interrupted:
             self._service()
 
     def flush(self) -> None:
         """Wait until every accepted message is acknowledged (QoS >= 1) or written (QoS 0).
 
-        Reconnects as needed, for up to ``drain_timeout_s``; then raises DeliveryError.
+        Reconnects as needed, for up to ``drain_timeout_s``; then raises DeliveryError. Raises
+        Interrupted after ``interrupt()``.
         """
+        if self._interrupted:
+            raise self._stop_now()
         conn = self._conn
         if conn is None:
             return
@@ -187,12 +204,21 @@ class MqttSink(SinkBase):
             self._step(min(STEP_S, remaining))
 
     def close(self) -> None:
-        """Flush, then disconnect cleanly. Safe to call twice; disconnects even if the flush fails."""
+        """Flush, then disconnect cleanly. Safe to call twice; disconnects even if the flush fails.
+
+        After ``interrupt()`` (also one that arrives during the flush): drops the connection at once,
+        counts what is unacknowledged in ``stats.errors``, and raises nothing.
+        """
         if self._closed:
             return
         self._closed = True
         try:
-            self.flush()
+            if self._interrupted:
+                self._stop_now()
+            else:
+                self.flush()
+        except Interrupted:
+            pass  # flush() has dropped the connection, and the counts are final
         finally:
             conn, waiter = self._conn, self._waiter
             self._conn = self._waiter = None
@@ -213,17 +239,22 @@ class MqttSink(SinkBase):
         """Non-blocking housekeeping between batches of publishes."""
         conn = self._conn
         assert conn is not None
-        self._check_give_up(conn)
+        self._check_stop(conn)
         conn.service()
+        self._flow.pump()
 
     def _step(self, timeout_s: float) -> None:
         """Make progress, waiting up to ``timeout_s`` [s] for the network or the next reconnect."""
         conn, waiter = self._conn, self._waiter
         assert conn is not None and waiter is not None
-        self._check_give_up(conn)
+        self._check_stop(conn)
         waiter.wait(timeout_s)
+        self._flow.pump()
 
-    def _check_give_up(self, conn: Connection) -> None:
+    def _check_stop(self, conn: Connection) -> None:
+        """Raise Interrupted after ``interrupt()``, DeliveryError once the connection gave up."""
+        if self._interrupted:
+            raise self._stop_now()
         if not conn.gave_up:
             return
         stats = self.stats
@@ -231,6 +262,22 @@ class MqttSink(SinkBase):
             f"MQTT broker at {self.address} unreachable for {conn.away_s:.0f} s "
             f"(give_up_s={self.output.give_up_s:g}; last error: {conn.last_reason}); "
             f"{stats.in_flight} of {stats.accepted} accepted messages unacknowledged"
+        )
+
+    def _stop_now(self) -> Interrupted:
+        """Drop the connection, count every unacknowledged message as an error; the error to raise."""
+        conn, waiter = self._conn, self._waiter
+        self._conn = self._waiter = None
+        if conn is not None:
+            conn.abort()
+        if waiter is not None:
+            waiter.close()
+        self._flow.abandon()
+        stats = self.stats
+        stats.errors += max(0, stats.in_flight)
+        return Interrupted(
+            f"{self.describe()} interrupted: {stats.errors} of {stats.accepted} accepted messages "
+            f"not acknowledged by the broker (counted as errors)"
         )
 
     # --- setting up ---------------------------------------------------------------------------------
