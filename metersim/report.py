@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from metersim.engine import EngineCounters
 from metersim.errors import not_writable
 from metersim.outputs import Outputs
-from metersim.sinks.base import Sink
-from metersim.timebase import format_duration, iso_utc
+from metersim.timebase import format_duration
 
 
 @dataclass
@@ -109,43 +105,3 @@ class RunReport:
             caption += f"; late p50 {late['p50_ms']:.1f} ms, p99 {late['p99_ms']:.1f} ms, max {late['max_ms']:.1f} ms"
         table.caption = caption
         return table
-
-
-class ProgressDisplay:
-    """A progress bar over simulated time, with readings/s and messages in flight."""
-
-    def __init__(self, console: Console, start_s: int, end_s: int, sinks: list[Sink]) -> None:
-        self._start_s, self._sinks = start_s, sinks
-        self._progress = Progress(
-            TextColumn("[bold]{task.fields[sim_time]}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>5.1f}%"),
-            TextColumn("{task.fields[rate]} readings/s"),
-            TextColumn("{task.fields[in_flight]} in flight"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        )
-        self._task = self._progress.add_task(
-            "run", total=max(1, end_s - start_s), sim_time=iso_utc(start_s), rate="0", in_flight="0"
-        )
-        self._began = 0.0
-
-    def __enter__(self) -> ProgressDisplay:
-        self._began = time.monotonic()
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-
-    def update(self, counters: EngineCounters) -> None:
-        elapsed = max(time.monotonic() - self._began, 1e-9)
-        in_flight = sum(s.stats.in_flight for s in self._sinks)
-        self._progress.update(
-            self._task,
-            completed=counters.simulated_now_s - self._start_s,
-            sim_time=iso_utc(counters.simulated_now_s),
-            rate=f"{counters.readings_generated / elapsed:,.0f}",
-            in_flight=f"{in_flight:,}",
-        )

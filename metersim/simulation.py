@@ -35,7 +35,8 @@ from metersim.ledger.weather import WeatherLog
 from metersim.model.weather import Weather
 from metersim.outputs import Output, Outputs
 from metersim.parameters import climate_params
-from metersim.report import ProgressDisplay, RunReport
+from metersim.progress import ProgressDisplay, ProgressLog
+from metersim.report import RunReport
 from metersim.sinks.base import Interrupted, Sink
 from metersim.sinks.factory import open_sink
 from metersim.state import StateWriter, load_state
@@ -206,6 +207,11 @@ class Simulation:
                     if self.progress and self.console.is_terminal
                     else nullcontext()
                 )
+                if self.progress and not self.console.is_terminal:
+                    zone = scenario.fleet[0].timezone
+                    lines = ProgressLog(self._log, window.start_s, window.end_s, outputs.sinks, zone)
+                    lines.start(sum(s.meter_set.count for s in simulators))
+                    engine.on_progress = lines.update
                 with display as shown:
                     if isinstance(shown, ProgressDisplay):
                         engine.on_progress = shown.update
