@@ -247,7 +247,7 @@ class Simulation:
         return outputs
 
     def _log(self, line: str) -> None:
-        self.console.print(line, markup=False, highlight=False)
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 #: signals that stop a run gracefully: the first flushes and reports, a second one gives up on delivery
