@@ -188,15 +188,23 @@ class GroupInterval:
 
 @dataclass
 class Sent:
-    """Which rows of an interval's batches the engine has handed to the outputs so far [bool].
+    """Which rows of an interval's batches the engine has handed to the outputs so far.
 
-    The engine fills it in as the interval's report slots go out and sets ``complete`` after the last
-    one; a run stopped mid-interval leaves rows that were never sent.
+    The engine appends the rows of each emission as the interval's report slots go out (no copies)
+    and sets ``complete`` after the last one; a run stopped mid-interval leaves rows never sent.
     """
 
-    meters: Array
-    grid: Array | None = None
+    meters: list[Array] = field(default_factory=list)
+    grid: list[Array] = field(default_factory=list)
     complete: bool = False
+
+    @staticmethod
+    def mask(emitted: list[Array], rows: int) -> Array:
+        """The rows in ``emitted``, as a boolean mask over ``rows`` rows."""
+        out = np.zeros(rows, dtype=bool)
+        for part in emitted:
+            out[part] = True
+        return out
 
 
 @dataclass(frozen=True)

@@ -209,12 +209,14 @@ class Engine:
             observation = self._observe(simulator.step(seq, end), simulator)
             published, sent = observation.published, observation.sent
             assert sent is not None
-            if published.grid is not None and sent.grid is not None:
+            if published.grid is not None:
                 self._emit(published.grid, np.arange(len(published.grid)), sent.grid)
+            meters = published.meters
+            every = bool(meters.published.all())  # once per interval: no transform withheld a reading
             for offset, rows in slots:
                 if end + offset > env.now:
                     yield env.timeout(end + offset - env.now)
-                self._emit(published.meters, rows, sent.meters)
+                self._emit(meters, rows, sent.meters, every)
             sent.complete = True
             for observer in self.observers:
                 observer.sent(observation)
@@ -234,25 +236,27 @@ class Engine:
             published = GroupInterval(true.start_s, true.end_s, true.seq, batches[0], grid)
             labels = tuple(found)
             self.counters.labels += len(labels)
-        grid_sent = np.zeros(len(true.grid), dtype=bool) if true.grid is not None else None
-        sent = Sent(np.zeros(len(true.meters), dtype=bool), grid_sent)
-        observation = Observation(true, published, labels, simulator.weather, sent)
+        observation = Observation(true, published, labels, simulator.weather, Sent())
         for observer in self.observers:
             observer.observe(observation)
         return observation
 
-    def _emit(self, batch: ReadingBatch, due: Array, sent: Array) -> None:
-        """Hand the rows ``due`` now to the outputs, except those a transform withheld."""
+    def _emit(self, batch: ReadingBatch, due: Array, sent: list[Array], every: bool | None = None) -> None:
+        """Hand the rows ``due`` now to the outputs, except those a transform withheld.
+
+        ``every``: whether the batch publishes every row (None: find out).
+        """
         counters = self.counters
-        kind = "grid-side" if batch.meters.grid_side else batch.meters.commodity
+        kind = "grid-side" if batch.meters.devices is not None else batch.meters.commodity
         counters.generated_by_kind[kind] = counters.generated_by_kind.get(kind, 0) + len(due)
         counters.readings_generated += len(due)
-        keep = batch.published[due]
-        rows = due if keep.all() else due[keep]
+        if every is None:
+            every = bool(batch.published.all())
+        rows = due if every else due[batch.published[due]]
         if len(rows):
             self.emit(batch, rows)
-            sent[rows] = True
-            self.counters.readings_published += len(rows)
+            sent.append(rows)
+            counters.readings_published += len(rows)
         lateness, env = self.counters.lateness, self.env
         if lateness is not None and isinstance(env, _PacedEnvironment):
             due_at = env.wall_time_of(env.now)

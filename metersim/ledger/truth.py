@@ -46,7 +46,7 @@ from metersim._array import Array
 from metersim.encoders.json import iso_column
 from metersim.engine import Observer
 from metersim.errors import ConfigError, MissingDependencyError, not_writable
-from metersim.records import Observation, ReadingBatch
+from metersim.records import Observation, ReadingBatch, Sent
 
 COLUMNS = (
     "interval_end",
@@ -89,7 +89,11 @@ def truth_columns(observation: Observation) -> dict[str, Any]:
     temperature = float("nan") if temperature_c is None else round(temperature_c, 2)
     ghi = float("nan") if ghi_w_m2 is None else round(ghi_w_m2, 1)
     sent = observation.sent
-    masks = [None, None] if sent is None or sent.complete else [sent.meters, sent.grid]
+    masks: list[Array | None] = [None, None]
+    if sent is not None and not sent.complete:
+        masks = [Sent.mask(sent.meters, len(true.meters))]
+        if true.grid is not None:
+            masks.append(Sent.mask(sent.grid, len(true.grid)))
     parts = [_block(t, p, temperature, ghi, mask) for t, p, mask in zip(true.batches(), published.batches(), masks)]
     if len(parts) == 1:
         return parts[0]
