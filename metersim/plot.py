@@ -336,11 +336,10 @@ def plot_scenario(
     Missing matplotlib raises :class:`MissingDependencyError` before anything runs; a failed run or a
     plot that cannot be written raises its MetersimError. An interrupted run is drawn as far as it got.
     """
-    from metersim.cli.common import without_outputs
     from metersim.simulation import Simulation
 
     _import_matplotlib()
-    quiet = without_outputs(scenario).model_copy(
+    quiet = scenario.without_outputs().model_copy(
         update={"simulation": scenario.simulation.model_copy(update={"speed": "max"})}
     )
     recorder = PlotRecorder(sample_meters)

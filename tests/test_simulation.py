@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 
-from metersim.cli.common import without_outputs
 from metersim.config import load_scenario
 from metersim.errors import MissingDependencyError
 from metersim.ledger.bill_files import write_bills
@@ -76,7 +75,7 @@ def test_a_parquet_ledger_without_pyarrow_is_a_missing_dependency(tmp_path, monk
 def test_bills_reproduce_a_recomputation_from_the_truth_ledger(tmp_path):
     scenario = amsterdam(tmp_path, "simulation.duration=3d")
     observer = BillObserver(scenario)
-    report = Simulation(without_outputs(scenario), observers=[observer]).run()
+    report = Simulation(scenario.without_outputs(), observers=[observer]).run()
     assert report.status == "completed"
     bills = observer.bills()
     write_bills(bills, tmp_path / "bills.csv")

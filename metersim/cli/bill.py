@@ -14,7 +14,6 @@ from metersim.cli.common import (
     scenario_label,
     scenario_name,
     stop_status,
-    without_outputs,
 )
 from metersim.cli.writable import check_writable
 from metersim.errors import ConfigError
@@ -41,7 +40,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
 
     observer = BillObserver(scenario)
     simulation = Simulation(
-        without_outputs(scenario),
+        scenario.without_outputs(),
         name=scenario_name(args),
         observers=[observer],
         console=console,

@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
-from metersim.config import DiscardOutput, Scenario
+from metersim.config import Scenario
 from metersim.config.load import (
     STDIN,
     apply_override,
@@ -119,11 +119,6 @@ def stop_status(simulation: Any) -> int:
         return 0
     signum = getattr(simulation, "stopped_by", None)
     return 128 + signum if isinstance(signum, int) else EXIT_INTERRUPTED
-
-
-def without_outputs(scenario: Scenario) -> Scenario:
-    """The same scenario with every output and the ledger dropped: it publishes and writes nothing."""
-    return scenario.model_copy(update={"outputs": [DiscardOutput(type="discard")], "truth": None})
 
 
 # --- the console -------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from metersim.config.climate import DEFAULT_REGIONS, Climate
 from metersim.config.fleet import MeterGroup
 from metersim.config.ids import IdSpace, check_meter_ids
 from metersim.config.messages import did_you_mean
-from metersim.config.outputs import GRID_FIELDS, MQTT_MAX_BYTES, MqttOutput, Output
+from metersim.config.outputs import GRID_FIELDS, MQTT_MAX_BYTES, DiscardOutput, MqttOutput, Output
 from metersim.config.simulation import SimulationConfig
 from metersim.config.tariffs import Tariff
 from metersim.config.truth import TruthConfig
@@ -175,6 +175,10 @@ class Scenario(Model):
             else:
                 seen[key] = j
         return problems
+
+    def without_outputs(self) -> Scenario:
+        """The same scenario with every output and the ledger dropped: it publishes and writes nothing."""
+        return self.model_copy(update={"outputs": [DiscardOutput(type="discard")], "truth": None})
 
     @property
     def meter_count(self) -> int:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from metersim.cli.common import without_outputs
 from metersim.ledger.billing import BillObserver
 from metersim.records import Label, ReadingBatch
 from metersim.simulation import Simulation
@@ -65,7 +64,7 @@ def _ledger(path: Path) -> list[dict[str, str]]:
 
 def _bills(scenario, transforms) -> list:
     observer = BillObserver(scenario)
-    Simulation(without_outputs(scenario), observers=[observer], transforms=transforms).run()
+    Simulation(scenario.without_outputs(), observers=[observer], transforms=transforms).run()
     return observer.bills()
 
 

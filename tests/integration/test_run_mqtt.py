@@ -20,7 +20,6 @@ import orjson
 import pytest
 import yaml
 
-from metersim.cli.common import without_outputs
 from metersim.config import MqttOutput, Scenario, load_scenario
 from metersim.simulation import Simulation
 from metersim.sinks.mqtt import MqttSink
@@ -117,7 +116,7 @@ def test_a_scenario_survives_a_broker_restart_without_losing_a_reading(
 
     chaos = threading.Thread(target=kill_and_restart, daemon=True)
     chaos.start()
-    report = Simulation(without_outputs(scenario), sinks=[sink]).run()
+    report = Simulation(scenario.without_outputs(), sinks=[sink]).run()
     chaos.join(WAIT_S)
     assert report.status == "completed"
     total = 400 * 96
@@ -140,7 +139,7 @@ def test_a_paced_run_keeps_its_connection_alive_between_readings(broker_url: str
     assert isinstance(output, MqttOutput)
     lines: list[str] = []
     sink = MqttSink(output, log=lines.append)  # unopened: the Simulation opens and closes it
-    report = Simulation(without_outputs(scenario), sinks=[sink]).run()
+    report = Simulation(scenario.without_outputs(), sinks=[sink]).run()
     assert report.status == "completed"
     assert sink.stats.acknowledged == 5 * 4
     assert not [line for line in lines if "lost" in line], lines
