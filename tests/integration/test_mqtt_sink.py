@@ -333,9 +333,14 @@ def test_publishes_over_tls_and_verifies_the_broker(
     with pytest.raises(TlsError, match="certificate verify failed"):
         MqttSink(output(url, tls={"ca_file": str(tls_files["other_ca"])})).open()
 
-    with MqttSink(output(url, qos=1, tls={"ca_file": str(tls_files["other_ca"]), "insecure": True})) as sink:
+    lines: list[str] = []
+    insecure = output(url, qos=1, tls={"ca_file": str(tls_files["other_ca"]), "insecure": True})
+    with MqttSink(insecure, log=lines.append) as sink:
         sink.send(batch(prefix(), 0, 10))
     assert sink.stats.acknowledged == 10
+    assert [line for line in lines if "tls.insecure" in line] == [
+        f"mqtt: warning: tls.insecure is set: the certificate of {LOOPBACK}:{broker.port} is not verified"
+    ]
 
 
 def test_plain_client_against_a_tls_listener_is_unreachable(

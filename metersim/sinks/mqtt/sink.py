@@ -74,6 +74,7 @@ class MqttSink(SinkBase):
         self.retain = output.retain
         self.client_id = output.client_id or f"metersim-{secrets.token_hex(6)}"
         self._log = log or _ignore
+        self._warned_insecure = False
         self._conn: Connection | None = None
         self._waiter: Waiter | None = None
         self._closed = False
@@ -292,12 +293,21 @@ class MqttSink(SinkBase):
             protocol=mqtt.MQTTv311,
             reconnect_on_failure=False,
         )
+        # Named environment variables win over credentials in the URL (mqtt://user:pass@host), as
+        # mosquitto_pub's -u/-P win over -L; neither is ever logged.
         username = _env(output.username_env, "username_env")
         password = _env(output.password_env, "password_env")
+        if output.username_env is None:
+            username = output.url_username
+        if output.password_env is None:
+            password = output.url_password
         if username is not None or password is not None:
             client.username_pw_set(username or "", password)
         if output.uses_tls:
             configure_tls(client, output.tls)
+            if output.tls is not None and output.tls.insecure and not self._warned_insecure:
+                self._warned_insecure = True
+                self._log(f"mqtt: warning: tls.insecure is set: the certificate of {self.address} is not verified")
         self._flow.attach(client)
         qos0 = self.qos == 0
         return Connection(
