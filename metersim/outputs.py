@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 
 from metersim._array import Array
 from metersim.encoders import Encoder, encoder_for
@@ -41,14 +42,8 @@ class Outputs:
         """Send rows ``rows`` of ``batch`` (indices into it) to every output."""
         emission = _Emission(self, batch, rows)
         for output in self.outputs:
-            fmt, topic = output.format, output.topic
-            output.sink.send(
-                Outbox(
-                    len(rows),
-                    lambda fmt=fmt: emission.payloads(fmt),  # type: ignore[misc]
-                    lambda fmt=fmt, topic=topic: emission.topics(fmt, topic),  # type: ignore[misc]
-                )
-            )
+            payloads = partial(emission.payloads, output.format)
+            output.sink.send(Outbox(len(rows), payloads, partial(emission.topics, output.format, output.topic)))
 
     def flush(self) -> None:
         """Make every sink deliver what it accepted (written to the OS, acknowledged by the broker)."""

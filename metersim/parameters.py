@@ -7,14 +7,12 @@ maps a validated group (and its region and tariff) onto them.
 from __future__ import annotations
 
 from metersim.config import Climate, MeterGroup
-from metersim.model.electricity import ElectricityParams
+from metersim.model.electricity import DAYS_PER_YEAR, ElectricityParams
 from metersim.model.gas import GasParams
 from metersim.model.grid import GridLosses
 from metersim.model.solar import SolarWaterHeater
 from metersim.model.weather import ClimateParams
 from metersim.timebase import SECONDS_PER_DAY
-
-DAYS_PER_YEAR = 365.2425
 
 
 def climate_params(climate: Climate) -> ClimateParams:

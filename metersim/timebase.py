@@ -120,11 +120,6 @@ def iso_utc(epoch_s: int) -> str:
 _EPOCH_DAY = np.datetime64("1970-01-01", "D")
 
 
-def local_day(local_s: int) -> int:
-    """The local day [d since 1970-01-01] of a local-clock second ``local_s`` (epoch + offset) [s]."""
-    return local_s // SECONDS_PER_DAY
-
-
 def local_months(days: npt.ArrayLike) -> npt.NDArray[np.int64]:
     """Calendar month (1-12) of each local day [d since 1970-01-01], any shape."""
     dates = _EPOCH_DAY + np.asarray(days, dtype=np.int64)

@@ -210,7 +210,8 @@ class Engine:
             published, sent = observation.published, observation.sent
             assert sent is not None
             if published.grid is not None:
-                self._emit(published.grid, np.arange(len(published.grid)), sent.grid)
+                grid = published.grid
+                self._emit(grid, np.arange(len(grid)), sent.grid, bool(grid.published.all()))
             meters = published.meters
             every = bool(meters.published.all())  # once per interval: no transform withheld a reading
             for offset, rows in slots:
@@ -241,17 +242,15 @@ class Engine:
             observer.observe(observation)
         return observation
 
-    def _emit(self, batch: ReadingBatch, due: Array, sent: list[Array], every: bool | None = None) -> None:
+    def _emit(self, batch: ReadingBatch, due: Array, sent: list[Array], every: bool) -> None:
         """Hand the rows ``due`` now to the outputs, except those a transform withheld.
 
-        ``every``: whether the batch publishes every row (None: find out).
+        ``every``: whether the batch publishes every row (checked once per interval, not per slot).
         """
         counters = self.counters
         kind = "grid-side" if batch.meters.devices is not None else batch.meters.commodity
         counters.generated_by_kind[kind] = counters.generated_by_kind.get(kind, 0) + len(due)
         counters.readings_generated += len(due)
-        if every is None:
-            every = bool(batch.published.all())
         rows = due if every else due[batch.published[due]]
         if len(rows):
             self.emit(batch, rows)

@@ -50,11 +50,11 @@ import numpy as np
 import numpy.typing as npt
 
 from metersim.config import SlabSchedule, Tariff
+from metersim.records import UNIT
 from metersim.tariffs import BandSchedule
 from metersim.timebase import SECONDS_PER_DAY, local_month, local_year, zone_offsets
 
 STANDING_CHARGE = "standing charge"  # description of the standing-charge line
-UNITS = {"electricity": "kWh", "gas": "m3"}
 
 _DAYS_CONTEXT = Context(prec=28)  # fixed, so that Bill.days never depends on the caller's context
 _WIDE = Context(prec=60)
@@ -223,7 +223,7 @@ class BillAccumulator:
             raise ValueError("the band schedule was not compiled from this tariff")
         self.tariff = tariff
         self.meter_ids = list(meter_ids)
-        self.unit = UNITS[tariff.commodity]
+        self.unit = UNIT[tariff.commodity]
         self._bands = len(schedule.band_names)
         self._offsets = zone_offsets(timezone)
         self._units: dict[int, npt.NDArray[np.int64]] = {}  # period key -> [band, meter] thousandths
