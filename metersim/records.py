@@ -125,6 +125,8 @@ class ReadingBatch:
     battery_pct: Array | None = None  # gas meters' battery [%]
     losses_milli: Array | None = None  # grid-side: technical losses inside the delivery
     unmetered_milli: Array | None = None  # grid-side: unmetered consumption inside the delivery
+    #: when a second copy of the reading leaves [epoch s] (int64; -1 for none): a duplicate delivery
+    resend_s: Array | None = None
 
     def __len__(self) -> int:
         return len(self.meters_at)
@@ -153,6 +155,7 @@ class ReadingBatch:
             battery_pct=pick(self.battery_pct),
             losses_milli=pick(self.losses_milli),
             unmetered_milli=pick(self.unmetered_milli),
+            resend_s=pick(self.resend_s),
         )
 
     def replace(self, **changes: Any) -> ReadingBatch:

@@ -4,7 +4,9 @@ Per group and interval: **step** (numbers for every meter) -> **transforms** (pu
 change what is published and say why, as labels) -> **observers** (ground truth, bills, plots: they
 see the true and the published values) -> **emit** (grid-side meters at the interval end, then the
 meters slot by slot at their report offsets). Process plug-ins (:mod:`metersim.engine.processes`)
-run on timelines of their own.
+run on timelines of their own. A reading that a transform sends later than its slot (a larger
+``sent_s``: a comms backlog, a delay) or twice (``resend_s``) goes out when the clock reaches that
+instant (:mod:`metersim.engine.deferred`).
 
 The clock is integer epoch seconds (UTC). ``speed=None`` runs as fast as the outputs accept; a number
 paces the run against the wall clock (simulated s per wall s), and every emission's lateness
@@ -23,6 +25,7 @@ import simpy
 import simpy.rt
 
 from metersim._array import Array
+from metersim.engine.deferred import Deferred, Entry, Interval
 from metersim.engine.lateness import Lateness
 from metersim.engine.processes import Process
 from metersim.group import GroupSimulator
@@ -100,6 +103,7 @@ class EngineCounters:
     #: readings generated per kind of meter: "electricity", "gas", "grid-side"
     generated_by_kind: dict[str, int] = field(default_factory=dict)
     readings_published: int = 0  # handed to the outputs after the transforms
+    readings_duplicated: int = 0  # second copies a transform asked for (``resend_s``), not in the above
     labels: int = 0  # produced by the transforms
     simulated_now_s: int = 0  # [epoch s]
     lateness: Lateness | None = None  # paced runs only
@@ -167,6 +171,9 @@ class Engine:
         self.simulators, self.emit, self.window = simulators, emit, window
         self.transforms, self.observers, self.processes = transforms, observers, processes
         self.counters = EngineCounters(simulated_now_s=window.start_s)
+        self.deferred = Deferred()
+        self._wake: simpy.Event | None = None  # set while the release loop waits
+        self._ticking = 0  # group processes still ticking
         self.stop_requested = stop or threading.Event()
         self.on_progress = on_progress
         self.env: simpy.Environment
@@ -180,6 +187,9 @@ class Engine:
     def run(self) -> bool:
         """Run to the end of the window. Returns False if stopped early."""
         processes = [self.env.process(self._tick(s)) for s in self.simulators]
+        self._ticking = len(processes)
+        if self.transforms:  # only a transform can make a reading leave late or twice
+            processes.append(self.env.process(self._release_deferred()))
         processes += [self.env.process(self._plugin(p)) for p in self.processes]
         try:
             self.env.run(until=self.env.all_of(processes))
@@ -209,18 +219,85 @@ class Engine:
             observation = self._observe(simulator.step(seq, end), simulator)
             published, sent = observation.published, observation.sent
             assert sent is not None
+            interval = Interval(observation)
+            # once per interval: whether a transform moved or doubled a reading (else none is deferred)
+            defer = published is not observation.true and any(
+                b.resend_s is not None or bool((b.sent_s != t.sent_s).any())
+                for b, t in zip(published.batches(), observation.true.batches())
+            )
             if published.grid is not None:
                 grid = published.grid
-                self._emit(grid, np.arange(len(grid)), sent.grid, bool(grid.published.all()))
+                self._emit(grid, np.arange(len(grid)), sent.grid, bool(grid.published.all()), interval, defer)
             meters = published.meters
             every = bool(meters.published.all())  # once per interval: no transform withheld a reading
             for offset, rows in slots:
                 if end + offset > env.now:
                     yield env.timeout(end + offset - env.now)
-                self._emit(meters, rows, sent.meters, every)
-            sent.complete = True
+                self._emit(meters, rows, sent.meters, every, interval, defer)
+            interval.ticked = True
+            self._finish(interval)
+        self._ticking -= 1
+        self._wake_release()
+
+    def _finish(self, interval: Interval) -> None:
+        """Tell the observers once every reading of an interval has gone out."""
+        if interval.done:
+            observation = interval.observation
+            assert observation.sent is not None
+            observation.sent.complete = True
             for observer in self.observers:
                 observer.sent(observation)
+
+    def _release_deferred(self) -> Generator[simpy.Event, None, None]:
+        """Emit deferred rows when they are due; ends once every group has ticked and nothing is left."""
+        env = self.env
+        while True:
+            due_s = self.deferred.next_due_s()
+            if due_s is None and not self._ticking:
+                return
+            if due_s is None or due_s > env.now:
+                # (no nested Condition here: SimPy disarms a condition nested in one that fires)
+                self._wake = env.event()
+                waits = [self._wake] if due_s is None else [self._wake, env.timeout(due_s - env.now)]
+                yield env.any_of(waits)
+                self._wake = None
+                continue
+            for entry in self.deferred.pop_due(int(env.now)):
+                self._release(entry)
+
+    def _wake_release(self) -> None:
+        if self._wake is not None and not self._wake.triggered:
+            self._wake.succeed()
+
+    def _release(self, entry: Entry) -> None:
+        batch, rows, interval = entry.batch, entry.rows, entry.interval
+        self.emit(batch, rows)
+        if entry.copy:
+            self.counters.readings_duplicated += len(rows)
+        else:
+            assert interval.observation.sent is not None
+            sent = interval.observation.sent.grid if batch.meters.grid_side else interval.observation.sent.meters
+            sent.append(rows)
+            self.counters.readings_published += len(rows)
+            self._schedule_copies(batch, rows, interval)
+            interval.outstanding -= 1
+            self._finish(interval)
+        self._progress()
+
+    def _defer(self, due_s: Array, batch: ReadingBatch, rows: Array, interval: Interval, copy: bool = False) -> None:
+        """Store ``rows`` of ``batch`` to go out at ``due_s`` (one instant per row) [epoch s]."""
+        times, groups = np.unique(due_s, return_inverse=True)
+        for k, time_s in enumerate(times.tolist()):
+            self.deferred.push(int(time_s), batch, rows[groups == k], interval, copy=copy)
+        self._wake_release()
+
+    def _schedule_copies(self, batch: ReadingBatch, rows: Array, interval: Interval) -> None:
+        if batch.resend_s is None:
+            return
+        again = batch.resend_s[rows] >= 0
+        if again.any():
+            due = np.maximum(batch.resend_s[rows][again], int(self.env.now))
+            self._defer(due, batch, rows[again], interval, copy=True)
 
     def _observe(self, true: GroupInterval, simulator: GroupSimulator) -> Observation:
         """Run the transforms over each batch of the interval, then every observer."""
@@ -242,20 +319,30 @@ class Engine:
             observer.observe(observation)
         return observation
 
-    def _emit(self, batch: ReadingBatch, due: Array, sent: list[Array], every: bool) -> None:
-        """Hand the rows ``due`` now to the outputs, except those a transform withheld.
+    def _emit(
+        self, batch: ReadingBatch, due: Array, sent: list[Array], every: bool, interval: Interval, defer: bool
+    ) -> None:
+        """Hand the rows ``due`` now to the outputs, except those a transform withheld or sends later.
 
-        ``every``: whether the batch publishes every row (checked once per interval, not per slot).
+        ``every``: whether the batch publishes every row; ``defer``: whether any row of the interval
+        leaves late or twice (both checked once per interval, not per slot).
         """
         counters = self.counters
         kind = "grid-side" if batch.meters.devices is not None else batch.meters.commodity
         counters.generated_by_kind[kind] = counters.generated_by_kind.get(kind, 0) + len(due)
         counters.readings_generated += len(due)
         rows = due if every else due[batch.published[due]]
+        if defer and len(rows):
+            later = batch.sent_s[rows] > self.env.now
+            if later.any():
+                self._defer(batch.sent_s[rows][later], batch, rows[later], interval)
+                rows = rows[~later]
         if len(rows):
             self.emit(batch, rows)
             sent.append(rows)
             counters.readings_published += len(rows)
+            if defer:
+                self._schedule_copies(batch, rows, interval)
         lateness, env = self.counters.lateness, self.env
         if lateness is not None and isinstance(env, _PacedEnvironment):
             due_at = env.wall_time_of(env.now)
