@@ -7,23 +7,38 @@ encoders what the numbers look like on the wire.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
 
 from metersim._array import Array
+from metersim.calendar import day_types
 from metersim.config import Climate, Tariff
 from metersim.fleet import MeterAttributes
-from metersim.model.electricity import ElectricityModel
+from metersim.interruptions import GroupSupply
+from metersim.model.electricity import ElectricityModel, ElectricityParams
 from metersim.model.gas import GasModel, battery_percent
 from metersim.model.grid import GridBalance
 from metersim.model.registers import Registers
+from metersim.model.shapes import DAY_WEIGHTS, HOT_WATER, electricity_shape, fixed_shape
 from metersim.model.weather import Weather
 from metersim.parameters import country_of, electricity_params, gas_params, grid_losses, mean_interval_milli
-from metersim.records import VALID, GroupInterval, Instantaneous, MeterSet, ReadingBatch, RegisterValues
+from metersim.records import (
+    VALID,
+    EventBatch,
+    GroupInterval,
+    Instantaneous,
+    Label,
+    MeterSet,
+    ReadingBatch,
+    RegisterValues,
+)
 from metersim.streams import Stream, draw, group_key
 from metersim.tariffs import BandSchedule
-from metersim.timebase import utc_offset_s
+from metersim.timebase import SECONDS_PER_DAY, local_months, utc_offset_s, utc_offsets_s
+
+BAND_SHARE_DAYS = 365  # the band registers' start reflects a year of consumption before the run [d]
 
 
 class GroupSimulator:
@@ -71,9 +86,13 @@ class GroupSimulator:
             band_names=band_names,
         )
         self.model: ElectricityModel | GasModel
+        band_shares = None
         if group.commodity == "electricity":
+            params = electricity_params(group, climate)
+            if self.schedule is not None:
+                band_shares = band_consumption_shares(self.schedule, params, group.timezone, start_s)
             self.model = ElectricityModel(
-                electricity_params(group, climate),
+                params,
                 seed=seed,
                 key=self.key,
                 meters=meters,
@@ -102,6 +121,7 @@ class GroupSimulator:
         self.registers = Registers(
             attributes.initial_milli,
             bands=len(band_names) if band_names and electricity else 0,  # gas meters have one volume register
+            band_shares=band_shares,
             export=group.pv is not None,
             converted_mask=None if electricity else attributes.has_converter,
             digits=group.register_digits,
@@ -134,14 +154,20 @@ class GroupSimulator:
                 np.zeros(len(ids), dtype=np.int64), export=True, digits=group.register_digits
             )
 
+        self.supply = GroupSupply(attributes, seed=seed, climate=climate, key=self.key) if group.supply else None
         self._offsets_s = attributes.offset_s.astype(np.int64)
         self.first_seq = 0  # the first interval the engine steps (later after a resume)
 
     def state(self, next_seq: int) -> dict[str, Array]:
-        """What a resumed run needs to continue exactly: registers, model noise and the next ``seq``."""
+        """What a resumed run needs to continue exactly: registers, model noise and the next ``seq``.
+
+        The registers include the sub-litre carry of the converted gas volume (``registers.converted_carry``).
+        """
         arrays = {f"registers.{k}": v for k, v in self.registers.state().items()}
         if self.grid is not None:
             arrays |= {f"grid.{k}": v for k, v in self.grid_registers.state().items()}
+        if self.supply is not None:
+            arrays |= {f"supply.{k}": v for k, v in self.supply.state().items()}
         arrays["noise"] = self.model.noise.state.copy()
         arrays["next_seq"] = np.array([next_seq], dtype=np.int64)
         return arrays
@@ -151,6 +177,8 @@ class GroupSimulator:
         self.registers.restore({k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("registers.")})
         if self.grid is not None:
             self.grid_registers.restore({k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("grid.")})
+        if self.supply is not None:
+            self.supply.restore({k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("supply.")})
         if arrays["noise"].shape != self.model.noise.state.shape:
             raise ValueError("the state's noise does not fit these meters")
         self.model.noise.state = arrays["noise"].copy()
@@ -169,25 +197,43 @@ class GroupSimulator:
         band = self.schedule.band_at(start_s) if self.schedule else 0
         interval_index = end_s // interval_s
         instantaneous = battery = export_milli = None
+        supply = self.supply.step(start_s, end_s) if self.supply is not None else None
         if isinstance(self.model, ElectricityModel):
             flows = self.model.step(start_s, local_start_s, interval_index)
             true_milli, import_milli, export_milli = flows.load_milli, flows.import_milli, flows.export_milli
+            if supply is not None and self.supply is not None:
+                true_milli = self.supply.scale(supply, true_milli, pickup=True)
+                import_milli = self.supply.scale(supply, import_milli, pickup=True)
+                if export_milli is not None:  # an inverter stops when the grid does (anti-islanding)
+                    export_milli = self.supply.scale(supply, export_milli, pickup=False)
             self.registers.add(import_milli, band=band, export_milli=export_milli)
             if group.instantaneous is not None:
                 instantaneous = self._instantaneous(import_milli, interval_index)
         else:
             gas = self.model.step(start_s, local_start_s, interval_index)
             true_milli = import_milli = gas.volume_milli
-            self.registers.add(import_milli, converted_milli=gas.converted_milli)
+            converted = gas.converted_milli
+            if supply is not None and self.supply is not None:
+                true_milli = import_milli = self.supply.scale(supply, true_milli, pickup=False)
+                converted = converted * supply.on_fraction
+            self.registers.add(import_milli, converted_milli=converted)
             battery = np.round(battery_percent(self.attributes.battery_pct, end_s - self.start_s), 1)
         interval = (seq, end_s, interval_s)
+        registers = self.registers.read()
+        events: EventBatch | None = None
+        labels: tuple[Label, ...] = ()
+        if supply is not None and self.supply is not None:
+            if self.supply.electricity:
+                failures, long_failures = self.supply.failures.copy(), self.supply.long_failures.copy()
+                registers = replace(registers, failures=failures, long_failures=long_failures)
+            events, labels = self.supply.events_and_labels(supply, self.meter_set)
         meters = _batch(
             self.meter_set,
             interval,
             end_s + self._offsets_s,
             band,
             (true_milli, import_milli, export_milli),
-            self.registers.read(),
+            registers,
             instantaneous=instantaneous,
             battery_pct=battery,
         )
@@ -206,7 +252,7 @@ class GroupSimulator:
                 losses_milli=flow.losses_milli,
                 unmetered_milli=flow.unmetered_milli,
             )
-        return GroupInterval(start_s=start_s, end_s=end_s, seq=seq, meters=meters, grid=grid)
+        return GroupInterval(start_s, end_s, seq, meters, grid, events, labels)
 
     def _instantaneous(self, import_milli: Array, interval_index: int) -> Instantaneous:
         """Per-phase voltage and current, power factor and frequency around nominal, at the interval end."""
@@ -227,6 +273,35 @@ class GroupSimulator:
         watts = import_milli * (3600 / self.interval_s)  # Wh per interval -> W
         amps = np.round(watts[:, None] / (phases * volts * power_factor[:, None]), 2)
         return Instantaneous(volts=volts, amps=amps, power_factor=power_factor, frequency_hz=frequency)
+
+
+def band_consumption_shares(
+    schedule: BandSchedule, params: ElectricityParams, timezone: str, start_s: int
+) -> tuple[float, ...]:
+    """Each band's share [-] of a scale-1 meter's expected consumption over the year before ``start_s``.
+
+    Every interval of the :data:`BAND_SHARE_DAYS` days before the run counts with the model's smooth
+    load: monthly factor x day-type weight x daily shape (with hot water), in the meters' local time,
+    in the band the schedule puts it in. Noise, spikes, the meters' phase shifts and PV are left out:
+    they barely move a year's shares. ``timezone`` is the meters' zone [IANA]; ``start_s`` [epoch s].
+    """
+    interval_s = params.interval_s
+    span_s = BAND_SHARE_DAYS * SECONDS_PER_DAY
+    instants = start_s - span_s + np.arange(0, span_s, interval_s, dtype=np.int64)
+    local = instants + utc_offsets_s(timezone, instants)
+    days, day_of = np.unique(local // SECONDS_PER_DAY, return_inverse=True)
+    slot = (local % SECONDS_PER_DAY) // interval_s
+    types = day_types(days, params.country).astype(np.int64)
+    w = params.hot_water_share
+    hot_water = fixed_shape(HOT_WATER, interval_s)
+    # shapes[type, slot]: one row per day type (weekday, Saturday, Sunday/holiday)
+    shapes = np.stack([(1.0 - w) * electricity_shape(params.profile, t, interval_s) + w * hot_water for t in range(3)])
+    day_weights = np.array([DAY_WEIGHTS[params.profile][t] for t in range(3)])
+    day_level = np.asarray(params.monthly_factors)[local_months(days) - 1] * day_weights[types]
+    load = day_level[day_of] * shapes[types[day_of], slot]
+    bands = schedule.bands_at(instants).astype(np.int64)
+    shares = np.bincount(bands, weights=load, minlength=len(schedule.band_names)) / load.sum()
+    return tuple(float(x) for x in shares)
 
 
 @lru_cache(maxsize=64)

@@ -292,7 +292,9 @@ def render(recorder: PlotRecorder, path: str | Path, title: str) -> None:
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(target, dpi=100)
+        # into a file of our own: matplotlib's savefig(path) swallows a write error (a full disk)
+        with open(target, "wb") as handle:
+            fig.savefig(handle, dpi=100, format=target.suffix.lstrip(".").lower() or None)
     except OSError as exc:
         raise not_writable("the plot", target, exc) from None
 

@@ -73,10 +73,14 @@ class RegisterValues:
     export_bands: Array | None = None  # 1-0:2.8.k, shape (bands, meters)
     converted: Array | None = None  # gas volume at base conditions (7-0:3.2.0)
     converted_mask: Array | None = None  # which meters have a converted register [bool]
+    failures: Array | None = None  # power failures counted (0-0:96.7.21), a plain count (int64)
+    long_failures: Array | None = None  # long power failures counted (0-0:96.7.9), a plain count (int64)
 
     def take(self, rows: Array) -> RegisterValues:
         """The registers of ``rows`` only."""
         return RegisterValues(
+            failures=self.failures[rows] if self.failures is not None else None,
+            long_failures=self.long_failures[rows] if self.long_failures is not None else None,
             total=self.total[rows],
             bands=self.bands[:, rows] if self.bands is not None else None,
             export_total=self.export_total[rows] if self.export_total is not None else None,
@@ -184,6 +188,8 @@ class GroupInterval:
     seq: int
     meters: ReadingBatch
     grid: ReadingBatch | None = None
+    events: EventBatch | None = None  # meter events logged in the interval (power down/up, ...)
+    labels: tuple[Label, ...] = ()  # what the step itself injected (supply interruptions)
 
     def batches(self) -> tuple[ReadingBatch, ...]:
         return (self.meters,) if self.grid is None else (self.meters, self.grid)
@@ -231,3 +237,41 @@ class Observation:
             return None, None
         mid = np.array([(self.true.start_s + self.true.end_s) // 2])
         return float(self.weather.temperature_c(mid)[0]), float(self.weather.ghi_w_m2(mid)[0])
+
+
+#: meter event codes (IDIS event log numbering; 1/2 as most head-ends use them), by name
+EVENT_CODES = {
+    "power_down": 1,
+    "power_up": 2,
+    "clock_adjusted": 5,
+    "terminal_cover_removed": 40,
+    "terminal_cover_closed": 41,
+    "magnetic_field_detected": 42,
+    "magnetic_field_gone": 43,
+    "meter_cover_removed": 44,
+    "meter_cover_closed": 45,
+    "current_mismatch": 52,  # phase and neutral current not equal (earth-return theft)
+    "current_match": 53,
+}
+EVENT_NAMES = {code: name for name, code in EVENT_CODES.items()}
+
+
+@dataclass(frozen=True, eq=False)
+class EventBatch:
+    """Meter events (power down/up, tamper, clock set), one per row, for rows ``meters_at`` of ``meters``.
+
+    ``time_s`` is when the meter logged the event; the engine sends it then (a last gasp) unless the
+    meter's link is down, in which case ``sent_s`` is later.
+    """
+
+    meters: MeterSet
+    meters_at: Array  # row -> position in ``meters`` (int64)
+    time_s: Array  # when it happened [epoch s] (int64)
+    code: Array  # :data:`EVENT_CODES` value (int16)
+    sent_s: Array  # when it leaves the meter [epoch s] (int64)
+
+    def __len__(self) -> int:
+        return len(self.meters_at)
+
+    def take(self, rows: Array) -> EventBatch:
+        return EventBatch(self.meters, self.meters_at[rows], self.time_s[rows], self.code[rows], self.sent_s[rows])

@@ -12,7 +12,15 @@ from rich.table import Table
 from metersim.engine import EngineCounters
 from metersim.errors import not_writable
 from metersim.outputs import Outputs
+from metersim.sinks.base import Sink
 from metersim.timebase import format_duration
+
+
+def in_flight_of(sink: Sink) -> int | None:
+    """The messages an output sent and has not yet had acknowledged: MQTT only (published to the broker,
+    its PUBACK/PUBCOMP not yet in; at QoS 0, not yet written to the socket). None for other outputs: a
+    file's lines waiting in its buffer are not in flight, and nothing else awaits an acknowledgement."""
+    return sink.stats.in_flight if sink.name == "mqtt" else None
 
 
 @dataclass
@@ -21,7 +29,7 @@ class OutputReport:
     accepted: int
     acknowledged: int
     errors: int
-    in_flight: int
+    in_flight: int | None  # MQTT outputs only (see in_flight_of); None for the others
 
 
 @dataclass
@@ -37,7 +45,9 @@ class RunReport:
     readings_by_kind: dict[str, int] = field(default_factory=dict)  # electricity, gas, grid-side
     readings_published: int = 0  # handed to the outputs after the transforms
     readings_encoded: dict[str, int] = field(default_factory=dict)  # per format
-    labels: int = 0  # ground-truth labels from the transforms
+    readings_duplicated: int = 0  # second copies an injected comms fault sent (not in readings_published)
+    events_published: int = 0  # meter events (power down/up, ...) handed to the outputs
+    labels: int = 0  # ground-truth labels: injected supply interruptions and faults
     messages_published: int = 0
     messages_acknowledged: int = 0
     errors: int = 0
@@ -56,6 +66,8 @@ class RunReport:
             self.readings_generated = counters.readings_generated
             self.readings_by_kind = dict(counters.generated_by_kind)
             self.readings_published = counters.readings_published
+            self.readings_duplicated = counters.readings_duplicated
+            self.events_published = counters.events_published
             self.labels = counters.labels
             self.simulated_s = max(0, counters.simulated_now_s - start_s)
             self.lateness = counters.lateness.summary_ms() if counters.lateness is not None else None
@@ -68,7 +80,7 @@ class RunReport:
                 accepted=s.stats.accepted,
                 acknowledged=s.stats.acknowledged,
                 errors=s.stats.errors,
-                in_flight=s.stats.in_flight,
+                in_flight=in_flight_of(s),
             )
             for s in sinks
         ]
@@ -93,7 +105,8 @@ class RunReport:
         for name in ("accepted", "acknowledged", "errors", "in flight"):
             table.add_column(name, justify="right")
         for o in self.outputs:
-            table.add_row(o.output, f"{o.accepted:,}", f"{o.acknowledged:,}", f"{o.errors:,}", f"{o.in_flight:,}")
+            in_flight = "-" if o.in_flight is None else f"{o.in_flight:,}"
+            table.add_row(o.output, f"{o.accepted:,}", f"{o.acknowledged:,}", f"{o.errors:,}", in_flight)
         kinds = ", ".join(f"{kind} {n:,}" for kind, n in self.readings_by_kind.items())
         caption = (
             f"{self.readings_generated:,} readings{f' ({kinds})' if kinds else ''} from {self.meters:,} meters, "

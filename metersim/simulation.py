@@ -15,45 +15,102 @@ transforms, observers and process plug-ins.
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
 
-from metersim.config import Climate, DiscardOutput, MqttOutput, Scenario
+from metersim.config import Climate, DiscardOutput, MeterGroup, MqttOutput, Scenario
 from metersim.engine import Engine, Observer, Process, Transform, Window
 from metersim.errors import MetersimError
+from metersim.faults.plan import scenario_transforms
 from metersim.fleet import build_attributes
 from metersim.group import GroupSimulator
+from metersim.ledger.labels import LabelWriter
 from metersim.ledger.truth import TruthWriter
 from metersim.ledger.weather import WeatherLog
 from metersim.model.weather import Weather
 from metersim.outputs import Output, Outputs
 from metersim.parameters import climate_params
-from metersim.progress import ProgressDisplay, ProgressLog
+from metersim.progress import ProgressDisplay, ProgressLog, Tracker, about, start_line
 from metersim.report import RunReport
 from metersim.sinks.base import Interrupted, Sink
 from metersim.sinks.factory import open_sink
 from metersim.state import StateWriter, load_state
 from metersim.streams import MeterRange, group_key
-from metersim.timebase import iso_utc, now_floored
+from metersim.timebase import format_duration, iso_local, iso_utc, next_boundary, previous_boundary, utc_offset_s
 
 
-def resolve_window(scenario: Scenario) -> tuple[Window, float]:
-    """The simulated window, and how far [s] its start lies behind the wall clock (for "now")."""
+def reference_group(scenario: Scenario) -> MeterGroup:
+    """The group whose local clock places a live start and the progress display: the first with the
+    longest interval."""
+    longest = max(g.interval_s for g in scenario.fleet)
+    return next(g for g in scenario.fleet if g.interval_s == longest)
+
+
+def live_start(scenario: Scenario, now_s: float) -> int:
+    """Where a ``start: now`` run begins [epoch s], for the wall clock at ``now_s`` [epoch s].
+
+    The start is an interval boundary of every group at once: a multiple of the least common multiple of
+    the groups' intervals (the longest interval, when they divide each other) on the local clock of
+    :func:`reference_group` (local midnight for a day). Without ``backfill`` it is the next one at or after
+    now, so nothing before now is simulated; with ``backfill: true`` the last one at or before now; with a
+    duration, the last one at or before now minus it.
+    """
+    sim = scenario.simulation
+    step_s = math.lcm(*(g.interval_s for g in scenario.fleet))
+    zone = reference_group(scenario).timezone
+    if sim.backfill_s is None:
+        return next_boundary(math.ceil(now_s), step_s, zone)
+    return previous_boundary(math.floor(now_s) - sim.backfill_s, step_s, zone)
+
+
+def resolve_window(scenario: Scenario, now_s: float | None = None) -> tuple[Window, float]:
+    """The simulated window, and how far [s] its start lies behind the wall clock at ``now_s`` (default:
+    the current time): positive when a backfill starts in the past, negative while a live start is ahead."""
     sim = scenario.simulation
     if sim.start_s is None:
-        # Align to the longest interval so meters report on round clock times, as real ones do.
-        start = now_floored(max(g.interval_s for g in scenario.fleet))
-        behind = time.time() - start
+        now = time.time() if now_s is None else now_s
+        start = live_start(scenario, now)
+        behind = now - start
     else:
         start, behind = sim.start_s, 0.0
     return Window(start, start + sim.duration_s), behind
+
+
+def start_notes(scenario: Scenario, window: Window, behind_s: float) -> list[str]:
+    """What a run that starts "now" should say about its start: where it lies, what is caught up, and each
+    group whose own local clock the start does not fit (one start serves every group)."""
+    sim = scenario.simulation
+    if not sim.starts_now:
+        return []
+    reference = reference_group(scenario)
+    step = format_duration(math.lcm(*(g.interval_s for g in scenario.fleet)))
+    clock = f"{step} boundary of {reference.timezone}"
+    start = iso_local(window.start_s, reference.timezone)
+    if sim.backfill_s is None:
+        notes = [f"live from the next {clock}, {start}"]
+    else:
+        before = f"{format_duration(sim.backfill_s)} before now" if sim.backfill_s else "now"
+        notes = [f"backfill from the last {clock} at or before {before}, {start}"]
+    if sim.speed != "max" and behind_s > 0:
+        notes[0] += f"; the {format_duration(int(behind_s))} before now is caught up at full speed"
+    elif sim.speed != "max" and behind_s < 0:
+        notes[0] += f", in {about(-behind_s / float(sim.speed))}"
+    for i, group in enumerate(scenario.fleet):
+        local = window.start_s + utc_offset_s(group.timezone, window.start_s)
+        if local % group.interval_s:
+            notes.append(
+                f"note: fleet[{i}] {group.name!r} reports on {format_duration(group.interval_s)} boundaries of "
+                f"{reference.timezone}, not of its own {group.timezone} (one start serves every group)"
+            )
+    return notes
 
 
 def build_groups(
@@ -165,12 +222,19 @@ class Simulation:
         saved = load_state(state_path, scenario) if state_path is not None else None
         window, behind_s = resolve_window(scenario)
         if saved is not None:
-            window, behind_s = saved[0], max(0.0, time.time() - saved[0].start_s)
+            window = saved[0]
         report = self.report
         report.start, report.end, report.status = iso_utc(window.start_s), iso_utc(window.end_s), "failed"
         outputs = Outputs([])
         engine: Engine | None = None
+        tracker: Tracker | None = None
         began = time.monotonic()
+
+        def idle() -> None:  # a paced run waits for its next event
+            outputs.poll()
+            if tracker is not None:
+                tracker.idle()
+
         try:
             with _graceful_signals(self._on_signal), ExitStack() as stack:
                 outputs = Outputs(self._open_outputs(stack, resume=saved is not None))
@@ -182,39 +246,57 @@ class Simulation:
                 if state_path is not None:
                     state = StateWriter(state_path, scenario, window, simulators, outputs.flush)
                     observers.append(stack.enter_context(state))
+                transforms = [*self.transforms, *scenario_transforms(simulators, scenario.simulation.seed, window)]
                 if scenario.truth is not None:
                     truth = scenario.truth
                     ledger = TruthWriter(truth.path, truth.resolved_format, append=saved is not None)
                     observers.append(stack.enter_context(ledger))
+                    labels = LabelWriter(truth.resolved_labels_path, truth.resolved_format, append=saved is not None)
+                    observers.append(stack.enter_context(labels))
                     if truth.weather_path:
                         log = stack.enter_context(WeatherLog(truth.weather_path, regions_of(simulators)))
                         processes += log.processes()
-                speed = scenario.simulation.speed
+                speed = None if scenario.simulation.speed == "max" else float(scenario.simulation.speed)
+                # Measured again now that the outputs are open (connecting can take a while): the
+                # paced clock maps "now" onto the wall clock as the engine starts.
+                if scenario.simulation.starts_now:
+                    behind_s = time.time() - window.start_s
+                elif saved is not None:
+                    behind_s = max(0.0, time.time() - window.start_s)
+                paced_from = time.monotonic()
                 engine = Engine(
                     simulators,
                     outputs.emit,
                     window,
-                    speed=None if speed == "max" else float(speed),
+                    speed=speed,
                     behind_s=behind_s,
-                    transforms=self.transforms,
+                    transforms=transforms,
                     observers=observers,
                     processes=processes,
-                    idle=outputs.poll,
+                    idle=idle,
                     stop=self._stop,
+                    emit_events=outputs.emit_events,
                 )
-                display = (
-                    ProgressDisplay(self.console, window.start_s, window.end_s, outputs.sinks)
-                    if self.progress and self.console.is_terminal
-                    else nullcontext()
-                )
-                if self.progress and not self.console.is_terminal:
-                    zone = scenario.fleet[0].timezone
-                    lines = ProgressLog(self._log, window.start_s, window.end_s, outputs.sinks, zone)
-                    lines.start(sum(s.meter_set.count for s in simulators))
-                    engine.on_progress = lines.update
-                with display as shown:
-                    if isinstance(shown, ProgressDisplay):
-                        engine.on_progress = shown.update
+                display: AbstractContextManager[object] = nullcontext()
+                if self.progress:
+                    zone = reference_group(scenario).timezone
+                    tracker = Tracker(
+                        engine.counters,
+                        outputs.sinks,
+                        window.start_s,
+                        window.end_s,
+                        speed=speed,
+                        anchor=(paced_from, window.start_s + behind_s),
+                    )
+                    meters = sum(s.meter_set.count for s in simulators)
+                    self._log(start_line(meters, window.start_s, window.end_s, zone, outputs.sinks))
+                    for note in start_notes(scenario, window, behind_s) if saved is None else ():
+                        self._log(f"metersim: {note}")
+                    if self.console.is_terminal:
+                        display = ProgressDisplay(self.console, tracker, zone)
+                    else:
+                        display = ProgressLog(self._log, tracker, zone)
+                with display:
                     completed = engine.run()
                 report.status = "completed" if completed else "interrupted"
         except Interrupted:  # an output gave up on delivery after a stop signal; what it lost is counted
@@ -237,13 +319,16 @@ class Simulation:
         for output in self.scenario.outputs:
             sink = open_sink(output, stack, self._log, resume=resume)
             self._sinks.append(sink)
-            topic = output.topic if isinstance(output, MqttOutput) else None
             fmt = "json" if isinstance(output, DiscardOutput) else output.format
-            outputs.append(Output(sink, fmt, topic))
+            if isinstance(output, MqttOutput):
+                outputs.append(Output(sink, fmt, output.topic, output.events_topic))
+            else:
+                outputs.append(Output(sink, fmt))
         for sink in self.extra_sinks:
             self._sinks.append(sink)
             # An extra sink renders topics from its own template (a MemorySink's or MqttSink's ``topic``).
-            outputs.append(Output(stack.enter_context(sink), "json", getattr(sink, "topic", None)))
+            topics = getattr(sink, "topic", None), getattr(sink, "events_topic", None)
+            outputs.append(Output(stack.enter_context(sink), "json", *topics))
         return outputs
 
     def _log(self, line: str) -> None:

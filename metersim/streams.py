@@ -38,6 +38,12 @@ class Stream(IntEnum):
     CONVERTER = 12
     BATTERY = 13
     INSTANTANEOUS = 14
+    OUTAGES = 15
+    COMMS = 16
+    LINK_OUTAGES = 17
+    SHEDDING = 18  # which feeders a load-shedding category given by `share` takes
+    METER_FAULTS = 19  # which meters have which meter fault, when, and how badly
+    THEFT = 20  # which meters steal, how much, and when their covers come off
 
 
 def group_key(name: str) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import bisect
 import re
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -68,12 +67,6 @@ def parse_instant(text: str) -> int:
     if moment.microsecond:
         raise ValueError(f"timestamp {text!r} must be whole seconds")
     return int(moment.timestamp())
-
-
-def now_floored(step_s: int) -> int:
-    """The current epoch second, floored to a multiple of ``step_s`` [s]."""
-    now = int(time.time())
-    return now - now % step_s
 
 
 @cache
@@ -221,8 +214,67 @@ class ZoneOffsets:
             start, end, _, _, transitions, offsets = self._table
         return offsets[np.searchsorted(transitions, epoch_s, side="right")]
 
+    def transitions(self, lo_s: int, hi_s: int) -> list[int]:
+        """The instants in ``(lo_s, hi_s]`` [s] at which the offset changes (each is the first second
+        of the new offset)."""
+        start, end, transitions, _, _, _ = self._table
+        if lo_s < start or hi_s >= end:
+            self._cover(lo_s, hi_s)
+            start, end, transitions, _, _, _ = self._table
+        return transitions[bisect.bisect_right(transitions, lo_s) : bisect.bisect_right(transitions, hi_s)]
+
 
 @cache
 def zone_offsets(name: str) -> ZoneOffsets:
     """The shared :class:`ZoneOffsets` of IANA zone ``name``; raises ValueError if unknown."""
     return ZoneOffsets(name)
+
+
+# --- interval boundaries on the local clock -----------------------------------------------------
+
+
+def _is_jump_over(zone_offsets: ZoneOffsets, transition_s: int, interval_s: int) -> bool:
+    """Whether the local clock jumps forward at ``transition_s`` onto or over a multiple of ``interval_s``
+    (a local midnight that a spring-forward at 00:00 skips: the day then starts at the jump)."""
+    before = transition_s - 1 + zone_offsets.offset(transition_s - 1)
+    after = transition_s + zone_offsets.offset(transition_s)
+    return after // interval_s > before // interval_s
+
+
+def next_boundary(epoch_s: int, interval_s: int, tz: str) -> int:
+    """The first instant at or after ``epoch_s`` [s] at which the local clock of zone ``tz`` shows a whole
+    multiple of ``interval_s`` [s] (for a day: local midnight, or the first second of a day whose
+    midnight a DST jump skips).
+
+    ``interval_s`` should divide 86400, so that the boundaries fall on the same local times every day.
+    """
+    offsets = zone_offsets(tz)
+    t = epoch_s
+    while True:
+        offset = offsets.offset(t)
+        candidate = t + (-(t + offset)) % interval_s
+        changes = offsets.transitions(t, candidate)
+        if not changes:
+            return candidate
+        if _is_jump_over(offsets, changes[0], interval_s):
+            return changes[0]
+        t = changes[0]  # no boundary before the change: look on from it, at the new offset
+
+
+def previous_boundary(epoch_s: int, interval_s: int, tz: str) -> int:
+    """The last instant at or before ``epoch_s`` [s] at which the local clock of zone ``tz`` shows a whole
+    multiple of ``interval_s`` [s]: the start of the local interval that holds ``epoch_s``.
+
+    See :func:`next_boundary`.
+    """
+    offsets = zone_offsets(tz)
+    t = epoch_s
+    while True:
+        offset = offsets.offset(t)
+        candidate = t - (t + offset) % interval_s
+        changes = offsets.transitions(candidate, t)
+        if not changes:
+            return candidate
+        if _is_jump_over(offsets, changes[-1], interval_s):
+            return changes[-1]
+        t = changes[-1] - 1  # no boundary after the change: look back from before it, at the old offset

@@ -9,8 +9,10 @@ import pytest
 from rich.console import Console
 
 from metersim.errors import OutputNotWritableError
-from metersim.report import OutputReport, RunReport
+from metersim.outputs import Output, Outputs
+from metersim.report import OutputReport, RunReport, in_flight_of
 from metersim.simulation import Simulation
+from metersim.sinks.base import SinkBase
 from metersim.sinks.memory import MemorySink
 from tests.conftest import make_scenario
 
@@ -46,7 +48,8 @@ def test_the_report_counts_what_the_run_did(run):
     assert report.lateness is None  # as fast as possible: nothing is scheduled, so nothing is late
     # the scenario's own output (discard) and the MemorySink
     assert [o.output for o in report.outputs] == ["discard", "memory"]
-    assert all(o.accepted == READINGS_IN_AN_HOUR and o.in_flight == 0 for o in report.outputs)
+    assert all(o.accepted == READINGS_IN_AN_HOUR for o in report.outputs)
+    assert all(o.in_flight is None for o in report.outputs)  # only MQTT outputs have messages in flight
 
 
 def test_to_json_round_trips(run):
@@ -66,7 +69,7 @@ def test_the_table_shows_each_output_and_the_caption_the_totals(run):
     for name in ("discard", "memory"):
         row = next(line for line in text.splitlines() if name in line)
         cells = [cell for cell in row.split() if cell != "│"]
-        assert cells == [name, str(READINGS_IN_AN_HOUR), str(READINGS_IN_AN_HOUR), "0", "0"]
+        assert cells == [name, str(READINGS_IN_AN_HOUR), str(READINGS_IN_AN_HOUR), "0", "-"]
     assert "late p50" not in text
 
 
@@ -77,6 +80,24 @@ def test_large_counts_are_grouped_by_thousands():
     text = rendered(report)
     assert "98,765,432 readings from 1,234,567 meters" in " ".join(text.split())
     assert "98,765,000" in text and "400" in text
+
+
+class _Counting(SinkBase):
+    def __init__(self, name: str, accepted: int, acknowledged: int) -> None:
+        super().__init__()
+        self.name = name
+        self.stats.accepted, self.stats.acknowledged = accepted, acknowledged
+
+
+def test_in_flight_is_what_an_mqtt_broker_has_not_acknowledged_and_nothing_else():
+    mqtt, file = _Counting("mqtt", 1000, 990), _Counting("file", 1000, 0)  # the file's lines sit in a buffer
+    assert (in_flight_of(mqtt), in_flight_of(file)) == (10, None)
+    report = RunReport(scenario="s", status="failed", meters=1, start="", end="")
+    report.collect(None, Outputs([Output(mqtt), Output(file)]), 1.0, 0)
+    assert [(o.output, o.in_flight) for o in report.outputs] == [("mqtt", 10), ("file", None)]
+    assert json.loads(report.to_json())["outputs"][1]["in_flight"] is None
+    rows = [line.split() for line in rendered(report).splitlines() if line.startswith("│")]
+    assert [[c for c in row if c != "│"][-1] for row in rows] == ["10", "-"]
 
 
 def test_a_paced_run_reports_its_lateness_in_the_caption():

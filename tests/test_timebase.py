@@ -10,8 +10,10 @@ from metersim.timebase import (
     local_month,
     local_months,
     local_year,
+    next_boundary,
     parse_duration,
     parse_instant,
+    previous_boundary,
     utc_offset_s,
     utc_offsets_s,
     year_days,
@@ -80,3 +82,97 @@ def test_the_local_calendar_agrees_with_datetime() -> None:
     months = [(datetime(1970, 1, 1) + timedelta(days=int(d))).month for d in days]
     assert local_months(days).tolist() == months
     assert len(year_days(2024)) == 366 and len(year_days(2026)) == 365
+
+
+# --- interval boundaries on the local clock ----------------------------------------------------
+
+
+def boundaries(moment: str, interval_s: int, tz: str) -> tuple[str, str]:
+    """The (previous, next) boundary around ``moment``, on the zone's clock."""
+    at = parse_instant(moment)
+    return iso_local(previous_boundary(at, interval_s, tz), tz), iso_local(next_boundary(at, interval_s, tz), tz)
+
+
+@pytest.mark.parametrize(
+    ("moment", "interval_s", "tz", "previous", "next_"),
+    [
+        # quarter-hours and hours fall on the same instants in UTC and in whole-hour zones
+        ("2026-07-06T10:20:30Z", 900, "UTC", "2026-07-06T10:15:00+00:00", "2026-07-06T10:30:00+00:00"),
+        ("2026-07-06T10:20:30Z", 3600, "Asia/Karachi", "2026-07-06T15:00:00+05:00", "2026-07-06T16:00:00+05:00"),
+        # a day is local midnight, not UTC midnight
+        ("2026-07-06T10:20:00Z", 86400, "Asia/Karachi", "2026-07-06T00:00:00+05:00", "2026-07-07T00:00:00+05:00"),
+        ("2026-07-06T20:00:00Z", 86400, "Asia/Tashkent", "2026-07-07T00:00:00+05:00", "2026-07-08T00:00:00+05:00"),
+        # a zone 45 minutes off the hour: hours on its own clock
+        ("2026-07-06T10:20:00+05:45", 3600, "Asia/Kathmandu", "2026-07-06T10:00:00+05:45", "2026-07-06T11:00:00+05:45"),
+        # the spring-forward day has 23 hours, the fall-back day 25: midnight is always local midnight
+        (
+            "2026-03-29T12:00:00+02:00",
+            86400,
+            "Europe/Amsterdam",
+            "2026-03-29T00:00:00+01:00",
+            "2026-03-30T00:00:00+02:00",
+        ),
+        (
+            "2026-10-25T12:00:00+01:00",
+            86400,
+            "Europe/Amsterdam",
+            "2026-10-25T00:00:00+02:00",
+            "2026-10-26T00:00:00+01:00",
+        ),
+        # across the jump itself: 02:00 CET is 03:00 CEST; the repeated hour of October has both 02:00s
+        (
+            "2026-03-29T01:30:00+01:00",
+            3600,
+            "Europe/Amsterdam",
+            "2026-03-29T01:00:00+01:00",
+            "2026-03-29T03:00:00+02:00",
+        ),
+        (
+            "2026-10-25T02:30:00+02:00",
+            3600,
+            "Europe/Amsterdam",
+            "2026-10-25T02:00:00+02:00",
+            "2026-10-25T02:00:00+01:00",
+        ),
+        # Havana springs forward at midnight: that day starts at 01:00, the jump
+        (
+            "2026-03-08T12:00:00-04:00",
+            86400,
+            "America/Havana",
+            "2026-03-08T01:00:00-04:00",
+            "2026-03-09T00:00:00-04:00",
+        ),
+        (
+            "2026-03-07T12:00:00-05:00",
+            86400,
+            "America/Havana",
+            "2026-03-07T00:00:00-05:00",
+            "2026-03-08T01:00:00-04:00",
+        ),
+    ],
+)
+def test_boundaries_are_on_the_local_clock(moment, interval_s, tz, previous, next_):
+    assert boundaries(moment, interval_s, tz) == (previous, next_)
+
+
+@pytest.mark.parametrize(("interval_s", "tz"), [(900, "UTC"), (86400, "Asia/Karachi"), (86400, "Europe/Amsterdam")])
+def test_a_boundary_is_its_own_previous_and_next_boundary(interval_s, tz):
+    for moment in ("2026-01-10T12:34:56Z", "2026-03-29T12:00:00Z", "2026-10-25T12:00:00Z"):
+        start = previous_boundary(parse_instant(moment), interval_s, tz)
+        assert previous_boundary(start, interval_s, tz) == next_boundary(start, interval_s, tz) == start
+        assert next_boundary(start + 1, interval_s, tz) > start
+        assert previous_boundary(start - 1, interval_s, tz) < start
+
+
+def test_every_local_midnight_of_a_year_in_a_dst_zone():
+    """Stepping from one local midnight to the next visits each day once: 23- and 25-hour days included."""
+    tz, day = "Europe/Amsterdam", parse_instant("2026-01-01T00:00:00+01:00")
+    lengths = []
+    for _ in range(365):
+        following = next_boundary(day + 1, 86400, tz)
+        assert iso_local(following, tz).endswith("T00:00:00" + iso_local(following, tz)[-6:])
+        lengths.append(following - day)
+        day = following
+    assert iso_local(day, tz) == "2027-01-01T00:00:00+01:00"
+    assert sorted(set(lengths)) == [23 * 3600, 24 * 3600, 25 * 3600]
+    assert lengths.count(23 * 3600) == lengths.count(25 * 3600) == 1

@@ -9,15 +9,29 @@ output (``| head``) ends the command quietly with exit 0, as Unix tools do.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 
 from metersim import __version__
-from metersim.cli import bill, init, plot, run, schema, validate
+from metersim.cli import bill, init, plot, run, schema, validate, verify
 from metersim.cli.common import error, make_console, silence_stdout
-from metersim.errors import EXIT_INTERRUPTED, MetersimError
+from metersim.errors import EXIT_INTERRUPTED, MetersimError, OutputNotWritableError
 
-VERBS = {"init": init, "run": run, "validate": validate, "bill": bill, "plot": plot, "schema": schema}
+#: errors of writing a file that mean the disk (or device) is full, broken or read-only: exit 5
+WRITE_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EIO", "EROFS") if hasattr(errno, name)
+)
+
+VERBS = {
+    "init": init,
+    "run": run,
+    "validate": validate,
+    "bill": bill,
+    "plot": plot,
+    "schema": schema,
+    "verify": verify,
+}
 
 EPILOG = """\
 examples:
@@ -66,6 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MetersimError as exc:
         error(console, str(exc))
         return exc.exit_code
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        # A write that failed where no writer translated it (a full disk found at a file's close, say).
+        where = f" {exc.filename}" if exc.filename else ""
+        error(console, f"cannot write{where}: {exc.strerror or exc}")
+        return OutputNotWritableError.exit_code
 
 
 def entrypoint() -> None:

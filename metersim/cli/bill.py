@@ -23,7 +23,7 @@ def add_parser(sub: Any) -> None:
     bill = sub.add_parser("bill", help="simulate a scenario and write each tariffed meter's expected bills")
     add_scenarios(bill)
     bill.add_argument("-o", "--out", required=True, metavar="PATH", help="bills file: .csv or .parquet")
-    bill.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    bill.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
 
 
 def main(args: argparse.Namespace, console: Console) -> int:

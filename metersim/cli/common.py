@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import select
 import sys
 from pathlib import Path
@@ -65,13 +66,14 @@ def apply_shortcuts(data: dict[str, Any], args: argparse.Namespace, source: str)
     for option in ("duration", "seed", "speed"):
         raw = getattr(args, option, None)
         if raw is not None:
-            set_field(data, f"simulation.{option}", parse_value(raw), source, option=f"--{option}")
+            value = parse_value(raw, f"--{option}", source)
+            set_field(data, f"simulation.{option}", value, source, option=f"--{option}")
     if getattr(args, "count", None) is not None:
         fleet = data.get("fleet")
         if isinstance(fleet, list) and len(fleet) > 1:
             raise ConfigError(f"--count: {COUNT_ERROR}", source)
         if isinstance(fleet, list) and fleet:  # else validation says what is wrong with `fleet`
-            set_field(data, "fleet.0.count", parse_value(args.count), source, option="--count")
+            set_field(data, "fleet.0.count", parse_value(args.count, "--count", source), source, option="--count")
     if getattr(args, "url", None) is not None:
         outputs = data.get("outputs")
         listed = outputs if isinstance(outputs, list) else []
@@ -124,12 +126,23 @@ def stop_status(simulation: Any) -> int:
 # --- the console -------------------------------------------------------------------------------------
 
 
+#: a line that a component logs as a warning or an error: ``mqtt: warning: ...``, ``metersim: error: ...``
+_NOTICE = re.compile(r"^[\w.-]+: (?:warning|error)\b")
+
+
+def is_notice(objects: tuple[Any, ...]) -> bool:
+    """Whether what is printed is one warning or error line (see :data:`_NOTICE`), which ``--quiet`` keeps."""
+    return len(objects) == 1 and isinstance(objects[0], str) and _NOTICE.match(objects[0]) is not None
+
+
 class QuietConsole(Console):
-    """The console of ``--quiet``: it drops every line printed to it (progress, the embedded broker's
-    address, reconnects, summaries); only :func:`error` still prints."""
+    """The console of ``--quiet``: it drops progress and information (the bar, the summary, the embedded
+    broker's address, reconnects) but still prints warnings and errors (lines such as ``mqtt: warning:
+    ...``, and every :func:`error`)."""
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
-        return None
+        if is_notice(objects):
+            super().print(*objects, **kwargs)
 
 
 def make_console(quiet: bool) -> Console:

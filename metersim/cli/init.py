@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from importlib.resources import files
 from pathlib import Path
@@ -129,6 +131,11 @@ def main(args: argparse.Namespace, console: Console) -> int:
         raise OutputNotWritableError(f"{path} exists; give --force to overwrite it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file where a folder should be
+        raise not_writable("", path, NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))) from None
+    except OSError as exc:
+        raise not_writable("", path, exc) from None
+    try:
         with open(path, "wb" if args.force else "xb") as file:
             file.write(content)
     except FileExistsError:

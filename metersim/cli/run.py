@@ -53,7 +53,9 @@ def add_parser(sub: Any) -> None:
     )
     add_scenarios(run)
     run.add_argument("-r", "--report", metavar="PATH", help="write the run report as JSON")
-    run.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors (no progress, no summary)")
+    run.add_argument(
+        "-q", "--quiet", action="store_true", help="print only warnings and errors (no progress, no summary)"
+    )
 
 
 def main(args: argparse.Namespace, console: Console) -> int:

@@ -7,7 +7,8 @@ dotted path, e.g. ``fleet[2].interval_s: must divide 86400``.
 One concept per module: :mod:`~metersim.config.simulation`, :mod:`~metersim.config.climate`,
 :mod:`~metersim.config.tariffs`, :mod:`~metersim.config.fleet`, :mod:`~metersim.config.outputs`,
 :mod:`~metersim.config.truth`, :mod:`~metersim.config.scenario` (with its cross-checks),
-:mod:`~metersim.config.ids` (meter-id checks) and :mod:`~metersim.config.load`.
+:mod:`~metersim.config.ids` (meter-id checks), :mod:`~metersim.config.load` and
+:mod:`~metersim.config.yaml_guard` (the bounds on a scenario's text, checked before anything is built).
 """
 
 from metersim.config.base import Problem

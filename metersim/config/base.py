@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
+from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from typing_extensions import Self
 
@@ -33,8 +33,9 @@ def _not_bool(value: Any) -> Any:
 
 #: an integer that must be written as one: ``true`` and ``1000.0`` are errors
 StrictInt = Annotated[int, Strict()]
-#: a number: an integer or a float, but not ``true``/``false`` (nor text such as ``"1.5"``)
-Float = Annotated[float, Strict()]
+#: a finite number: an integer or a float, but not ``true``/``false`` (nor text such as ``"1.5"``), nor
+#: ``.inf`` or ``.nan``
+Float = Annotated[float, Strict(), AllowInfNan(False)]
 NotBool = BeforeValidator(_not_bool)
 Seconds = Annotated[StrictInt, Field(ge=1)]
 Loc = tuple[str | int, ...]

@@ -27,15 +27,15 @@ class Climate(Model):
         "inherited from the built-in region of the same name otherwise",
     )
     country: str | None = Field(None, description="ISO 3166 alpha-2 code, for public holidays")
-    temp_mean_c: Float = Field(description="annual mean daily temperature [degC]")
-    temp_amplitude_c: Float = Field(ge=0, description="half the warmest-minus-coldest daily mean [degC]")
+    temp_mean_c: Float = Field(ge=-100, le=100, description="annual mean daily temperature [degC]")
+    temp_amplitude_c: Float = Field(ge=0, le=100, description="half the warmest-minus-coldest daily mean [degC]")
     coldest_day: StrictInt = Field(15, ge=1, le=366, description="day of year of the coldest climatological day")
-    diurnal_range_c: Float = Field(10, ge=0, description="daily max minus daily min [degC]")
-    temp_noise_c: Float = Field(2.0, ge=0, description="sd of the AR(1) daily anomaly [degC]")
+    diurnal_range_c: Float = Field(10, ge=0, le=100, description="daily max minus daily min [degC]")
+    temp_noise_c: Float = Field(2.0, ge=0, le=50, description="sd of the AR(1) daily anomaly [degC]")
     temp_noise_phi: Float = Field(default=0.7, ge=0, lt=1, description="day-to-day persistence of the anomaly")
     clearness_mean: Float = Field(0.7, gt=0, lt=1, description="mean daily clearness (fraction of clear-sky)")
     clearness_sd: Float = Field(0.12, ge=0, lt=0.5)
-    monthly_load_factors: list[Annotated[Float, Field(gt=0)]] | None = Field(
+    monthly_load_factors: list[Annotated[Float, Field(gt=0, le=1e6)]] | None = Field(
         None, min_length=12, max_length=12, description="electricity seasonality Jan..Dec (normalised to mean 1)"
     )
 

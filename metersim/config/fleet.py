@@ -10,6 +10,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from typing_extensions import Self
 
 from metersim.config.base import Float, Model, NotBool, Seconds, StrictInt, format_fields, topic_unsafe
+from metersim.config.events import CommsConfig, ConcentratorConfig, SupplyConfig
 from metersim.config.ids import IdPattern, IdSpace
 from metersim.timebase import SECONDS_PER_DAY, zone
 
@@ -26,8 +27,8 @@ class PvConfig(Model):
     """Rooftop PV on a fraction of the group's meters."""
 
     fraction: Float = Field(ge=0, le=1, description="share of meters with PV")
-    kwp_mean: Float = Field(4.0, gt=0, description="mean installed peak power [kWp]")
-    kwp_sd: Float = Field(1.5, ge=0, description="sd of installed peak power [kWp]")
+    kwp_mean: Float = Field(4.0, gt=0, le=1e6, description="mean installed peak power [kWp]")
+    kwp_sd: Float = Field(1.5, ge=0, le=1e6, description="sd of installed peak power [kWp]")
     performance_ratio: Float = Field(0.8, gt=0, le=1, description="AC output per kWp per kW/m2 of irradiance")
 
 
@@ -35,7 +36,7 @@ class SolarWaterHeaterConfig(Model):
     """Solar water heaters on a fraction of homes: they cover part of the hot-water energy."""
 
     fraction: Float = Field(ge=0, le=1)
-    collector_m2: Float = Field(3.0, gt=0, description="collector area [m2]")
+    collector_m2: Float = Field(3.0, gt=0, le=1e6, description="collector area [m2]")
     efficiency: Float = Field(0.5, gt=0, le=1, description="collector efficiency")
 
 
@@ -43,8 +44,8 @@ class InstantaneousConfig(Model):
     """Per-phase voltage, current, power factor and frequency on each electricity reading."""
 
     phases: Annotated[Literal[1, 3], NotBool] = 1
-    nominal_v: Float = Field(230, gt=0)
-    frequency_hz: Float = Field(50, gt=0)
+    nominal_v: Float = Field(230, gt=0, le=1e6)
+    frequency_hz: Float = Field(50, gt=0, le=1000)
 
 
 class GridConfig(Model):
@@ -75,8 +76,8 @@ class MeterGroup(Model):
         ge=0,
         description="reports spread over [0, jitter_s) after the interval end; default min(60, interval_s/2)",
     )
-    annual_kwh: Float | None = Field(None, gt=0, description="electricity: mean annual import per meter [kWh]")
-    annual_m3: Float | None = Field(None, gt=0, description="gas: mean annual volume per meter [m3]")
+    annual_kwh: Float | None = Field(None, gt=0, le=1e9, description="electricity: mean annual import per meter [kWh]")
+    annual_m3: Float | None = Field(None, gt=0, le=1e9, description="gas: mean annual volume per meter [m3]")
     profile: Literal["household", "commercial", "agricultural"] = "household"
     region: str | None = Field(
         None,
@@ -84,7 +85,7 @@ class MeterGroup(Model):
         "lahore for Asia/Karachi, tashkent for Asia/Tashkent, amsterdam for Europe/Amsterdam, else none",
     )
     country: str | None = Field(None, description="ISO 3166 code for public holidays; default: the region's")
-    monthly_factors: list[Annotated[Float, Field(gt=0)]] | None = Field(
+    monthly_factors: list[Annotated[Float, Field(gt=0, le=1e6)]] | None = Field(
         None, min_length=12, max_length=12, description="electricity seasonality Jan..Dec; default: the region's"
     )
     tariff: str | None = Field(None, description="name in `tariffs`; gives band registers and bills")
@@ -92,8 +93,8 @@ class MeterGroup(Model):
         3600, ge=0, le=21600, description="per-meter daily-curve shift, uniform in +-this [s]"
     )
     noise_phi: Float = Field(0.85, ge=0, lt=1, description="interval-to-interval persistence of the AR(1) noise")
-    spikes_per_day: Float = Field(1.0, ge=0, description="appliance spikes (kettle, pump) per meter per day")
-    spike_kw: Float = Field(2.5, ge=0, description="mean power of a spike [kW]")
+    spikes_per_day: Float = Field(1.0, ge=0, le=1440, description="appliance spikes (kettle, pump) per meter per day")
+    spike_kw: Float = Field(2.5, ge=0, le=1e6, description="mean power of a spike [kW]")
     hot_water_share: Float = Field(0.15, ge=0, lt=1, description="share of consumption that heats water")
     cooking_share: Float = Field(0.15, ge=0, lt=1, description="gas: share used for cooking (meal-time peaks)")
     converter_fraction: Float = Field(0.0, ge=0, le=1, description="gas: share of meters with a volume converter")
@@ -101,11 +102,14 @@ class MeterGroup(Model):
     solar_water_heater: SolarWaterHeaterConfig | None = None
     instantaneous: InstantaneousConfig | None = None
     grid: GridConfig | None = None
+    concentrator: ConcentratorConfig | None = Field(None, description="meters reach the head-end through DCUs")
+    supply: SupplyConfig | None = Field(None, description="load shedding, outages, gas supply windows")
+    comms: CommsConfig | None = Field(None, description="link outages with store-and-forward, drops, duplicates")
     register_digits: StrictInt = Field(6, ge=3, le=9, description="integer digits of the registers; they roll over")
     scale_sigma: Float = Field(0.3, ge=0, le=2, description="lognormal sigma of the per-meter annual scale")
     noise_sigma: Float = Field(0.25, ge=0, le=2, description="lognormal sigma of the per-interval noise")
     initial_register_max: Float = Field(
-        5_000, ge=0, description="initial registers are uniform in [0, this) [kWh or m3]"
+        5_000, ge=0, le=1e9, description="initial registers are uniform in [0, this) [kWh or m3]"
     )
 
     _id_pattern: IdPattern | None = PrivateAttr(None)
@@ -170,6 +174,17 @@ class MeterGroup(Model):
             raise ValueError("must contain {index} so that ids are unique")
         return v
 
+    def _cross_events(self) -> None:
+        supply, gas = self.supply, self.commodity == "gas"
+        if supply is not None and (supply.load_shedding or supply.outages) and self.grid is None:
+            raise ValueError("`supply.load_shedding` and `supply.outages` switch feeders off: they need a `grid`")
+        if supply is not None and supply.gas_windows is not None and not gas:
+            raise ValueError("`supply.gas_windows` is for gas groups")
+        if supply is not None and supply.cold_load_pickup is not None and gas:
+            raise ValueError("`supply.cold_load_pickup` is for electricity groups")
+        if self.concentrator is not None and self.concentrator.per == "transformer" and self.grid is None:
+            raise ValueError("`concentrator: {per: transformer}` needs a `grid`")
+
     def _derive(self) -> None:
         self._id_pattern = IdPattern.parse(self.id_format, self.name)
 
@@ -191,6 +206,7 @@ class MeterGroup(Model):
             raise ValueError("`pv`, `instantaneous` and `grid` are for electricity groups")
         if self.commodity == "gas" and self.hot_water_share + self.cooking_share >= 1:
             raise ValueError("`hot_water_share` + `cooking_share` must leave a share for heating")
+        self._cross_events()
         if self.jitter_s is not None and self.jitter_s >= self.interval_s:
             raise ValueError(f"`jitter_s` ({self.jitter_s}) must be less than `interval_s` ({self.interval_s})")
         try:

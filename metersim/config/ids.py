@@ -11,10 +11,15 @@ left). Then:
 - two such groups cannot share an id when their literal prefixes (or suffixes) differ where both have
   one, or when the longer one goes on with characters that the shorter one's numbers (and its literal
   after them) cannot spell;
-- with equal prefix, spec and suffix they share exactly the indices in both ranges.
+- with equal prefix, spec and suffix they share exactly the indices in both ranges;
+- with equal prefix and suffix, and specs that write numbers in the same digits (``{index:06d}`` and
+  ``{index:08d}``), an id of both is one index written alike by both specs, which depends only on how
+  many digits the index has: one index per digit count is tried.
 
-Anything else (``{index:.1e}``, ``{index}`` repeated, equal literals around different specs, ...)
-falls back to building ids, as many as the smaller of two groups holds.
+Anything else (``{index:.1e}``, ``{index}`` repeated, ``{index:x}`` beside ``{index:d}``, ...) falls
+back to building ids: every id of such a group, and for two groups as many as the smaller holds. A
+scenario builds at most :data:`ID_BUDGET` ids so; one that would need more is refused with a problem
+that says how to write its ids instead.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ _BASES = {"b": 2, "o": 8, "x": 16, "X": 16}
 _DECIMAL = "0123456789"
 _FORMAT_ERRORS = (ValueError, KeyError, IndexError, AttributeError, TypeError)
 _CHECK_INDEX = 1_234_567  # a number with every feature a spec can show: several digits, grouping
+#: the most ids that the checks of one scenario build one by one (a few seconds at most)
+ID_BUDGET = 500_000
+_PLAIN_HINT = "write ids as a prefix, one {index:...} and a suffix, e.g. {group}-{index:08d}"
 
 
 def is_topic_level(meter_id: str) -> bool:
@@ -194,6 +202,10 @@ class IdSpace:
         return self.pattern is None and len(self._positions) != self.count
 
     def alphabet(self) -> frozenset[str]:
+        return self._alphabet
+
+    @cached_property
+    def _alphabet(self) -> frozenset[str]:
         assert self.pattern is not None
         return self.pattern.alphabet(self.first_index, self.stop_index - 1)
 
@@ -225,15 +237,52 @@ def _disjoint(x: IdSpace, y: IdSpace) -> bool:
     return _starts_differ(xs[::-1], x_chars, xp[::-1], ys[::-1], y_chars, yp[::-1])
 
 
+def _digit_count(n: int, base: int) -> int:
+    count = 1
+    while n >= base:
+        n //= base
+        count += 1
+    return count
+
+
+def _first_written_alike(a: IdPattern, b: IdPattern, lo: int, hi: int) -> int | None:
+    """The first index in ``lo .. hi - 1`` that specs ``a`` and ``b`` (same digits) write alike, or None.
+
+    Both write the same digits of an index, with fill, sign, prefix and grouping around them that depend
+    only on how many digits it has; so one index per digit count decides for all indices of that count.
+    """
+    index = lo
+    while index < hi:
+        if format(index, a.spec) == format(index, b.spec):
+            return index
+        index = a.base ** _digit_count(index, a.base)  # the first index with one digit more
+    return None
+
+
+def needs_building(prev: IdSpace, cur: IdSpace) -> bool:
+    """Whether :func:`first_shared` builds ids (as many as the smaller group holds) to compare the two."""
+    a, b = prev.pattern, cur.pattern
+    if a is None or b is None:
+        return True
+    if (a.prefix, a.suffix, a.digits, a.base) == (b.prefix, b.suffix, b.digits, b.base):
+        return False
+    return not _disjoint(prev, cur)
+
+
 def first_shared(prev: IdSpace, cur: IdSpace) -> int | None:
     """The first position in ``cur`` whose id ``prev`` has too, or None."""
     a, b = prev.pattern, cur.pattern
     if a is not None and b is not None:
-        if _disjoint(prev, cur):
+        same_literals = (a.prefix, a.suffix) == (b.prefix, b.suffix)
+        if not same_literals and _disjoint(prev, cur):
             return None
+        lo, hi = max(prev.first_index, cur.first_index), min(prev.stop_index, cur.stop_index)
         if (a.prefix, a.spec, a.suffix) == (b.prefix, b.spec, b.suffix):
-            lo, hi = max(prev.first_index, cur.first_index), min(prev.stop_index, cur.stop_index)
             return lo - cur.first_index if lo < hi else None
+        if (a.prefix, a.suffix, a.digits, a.base) == (b.prefix, b.suffix, b.digits, b.base):
+            # The same literals and digits: one id of both is one index (its digits) written alike.
+            index = _first_written_alike(a, b, lo, hi)
+            return None if index is None else index - cur.first_index
     # No cheap proof: build the ids of the smaller group and look each up in the other.
     if prev.count < cur.count:
         return min((p for m in prev.ids() if (p := cur.position_of(m)) is not None), default=None)
@@ -248,16 +297,44 @@ def check_meter_ids(fleet: Sequence[MeterGroup]) -> list[Problem]:
     """
     problems: list[Problem] = []
     earlier: list[tuple[int, IdSpace]] = []
+    budget = ID_BUDGET
     for i, group in enumerate(fleet):
         space = IdSpace.of(group)
         loc = ("fleet", i, "id_format")
+        if space.pattern is None:
+            if space.count > budget:
+                problems.append(
+                    Problem(
+                        loc,
+                        f"with this id_format each of its {space.count:,} meter ids would be built to check them, and "
+                        f"a scenario builds at most {ID_BUDGET:,} so; {_PLAIN_HINT}",
+                    )
+                )
+                continue
+            budget -= space.count
         bad = space.first_invalid()
         if bad is not None:
             problems.append(Problem(loc, f"meter id {bad!r} is not a valid MQTT topic level (no + # / NUL)"))
             continue
         if space.has_duplicates():
             problems.append(Problem(loc, "produces duplicate meter ids"))
-        shared = [(p, j) for j, other in earlier if (p := first_shared(other, space)) is not None]
+        shared: list[tuple[int, int]] = []
+        for j, other in earlier:
+            if needs_building(other, space):
+                cost = min(other.count, space.count)
+                if cost > budget:
+                    problems.append(
+                        Problem(
+                            loc,
+                            f"cannot tell whether its meter ids differ from those of fleet[{j}] without building "
+                            f"{cost:,} of them; give the two groups different literal prefixes, or {_PLAIN_HINT}",
+                        )
+                    )
+                    continue
+                budget -= cost
+            position = first_shared(other, space)
+            if position is not None:
+                shared.append((position, j))
         if shared:
             position = min(p for p, _ in shared)
             owner = max(j for p, j in shared if p == position)

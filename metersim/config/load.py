@@ -7,7 +7,6 @@ import copy
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, TypeAlias
 
 import yaml
@@ -15,6 +14,16 @@ from pydantic import BaseModel, ValidationError
 
 from metersim.config.messages import format_problems
 from metersim.config.scenario import Scenario
+from metersim.config.yaml_guard import (
+    MAX_DEPTH,
+    MAX_SCENARIO_BYTES,
+    YamlTooComplex,
+    decode_scenario,
+    load_yaml,
+    too_big,
+    value_problems,
+    yaml_reason,
+)
 from metersim.errors import ConfigError
 
 #: the scenario "file" that is standard input
@@ -56,24 +65,48 @@ def read_scenarios(paths: Sequence[ScenarioPath]) -> dict[str, Any]:
 
 
 def read_scenario(path: ScenarioPath) -> dict[str, Any]:
-    """The YAML mapping of one file (``"-"``: standard input). Raises ConfigError."""
+    """The YAML mapping of one file (``"-"``: standard input). Raises ConfigError.
+
+    At most :data:`MAX_SCENARIO_BYTES` are read; the text must be UTF-8; the YAML must nest at most
+    :data:`MAX_DEPTH` deep, hold at most :data:`MAX_VALUES` values with its aliases expanded, and give
+    no key twice in one mapping.
+    """
     source = scenario_source([path])
+    text = read_text(path, source)
     try:
-        text = sys.stdin.read() if str(path) == STDIN else Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", source) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"cannot read: not UTF-8 text ({exc.reason})", source) from None
-    try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except YamlTooComplex as exc:
+        raise ConfigError(str(exc), source) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"invalid YAML: {where}{reason}", source) from None
+        raise ConfigError(f"invalid YAML: {yaml_reason(exc)}", source) from None
     if not isinstance(data, dict):
         raise ConfigError("the scenario must be a YAML mapping with simulation, fleet and outputs", source)
     return data
+
+
+def read_text(path: ScenarioPath, source: str) -> str:
+    """The text of a scenario file (``"-"``: standard input), at most :data:`MAX_SCENARIO_BYTES` of
+    UTF-8. Raises ConfigError."""
+    limit = MAX_SCENARIO_BYTES
+    try:
+        if str(path) == STDIN:
+            stream = getattr(sys.stdin, "buffer", None)
+            if stream is None:  # a text stream put in place of standard input (tests, embedding)
+                text: str = sys.stdin.read(limit + 1)
+                if len(text) > limit:
+                    raise ConfigError(too_big(), source)
+                return text
+            data: bytes = stream.read(limit + 1)
+        else:
+            with open(path, "rb") as file:
+                data = file.read(limit + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", source) from None
+    except ValueError as exc:  # a NUL in the path
+        raise ConfigError(f"cannot read: {exc}", source) from None
+    if len(data) > limit:
+        raise ConfigError(too_big(), source)
+    return decode_scenario(data, source)
 
 
 def merge_scenarios(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
@@ -91,16 +124,27 @@ def merge_scenarios(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, 
 
 def parse_scenario(data: dict[str, Any], source: str | None = None) -> Scenario:
     """Validate an already-parsed mapping."""
+    problems = value_problems(data)
+    if problems:
+        raise ConfigError(problems, source)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc), source) from None
 
 
-def parse_value(raw: str) -> Any:
-    """A ``--set`` value: parsed as YAML (``50`` is a number, ``{type: discard}`` a mapping), else the text."""
+def parse_value(raw: str, option: str = "--set", source: str | None = None) -> Any:
+    """A ``--set`` value: parsed as YAML (``50`` is a number, ``{type: discard}`` a mapping), else the text.
+
+    A value nested too deeply or too large with its aliases (see :func:`check_yaml_shape`) is a
+    ConfigError whose message starts with ``option``.
+    """
+    if not raw.strip():
+        return raw
     try:
-        return yaml.safe_load(raw) if raw.strip() else raw
+        return load_yaml(raw)
+    except YamlTooComplex as exc:
+        raise ConfigError(f"{option}: the value {exc}", source) from None
     except yaml.YAMLError:
         return raw
 
@@ -109,8 +153,14 @@ def apply_override(data: dict[str, Any], item: str, source: str | None = None) -
     """Apply one ``dotted.path=value`` override in place; list items are addressed by index."""
     path, sep, raw = item.partition("=")
     if not sep or not path:
-        raise ConfigError(f"--set {item!r}: expected dotted.path=value", source)
-    set_field(data, path, parse_value(raw), source, option=f"--set {path}")
+        raise ConfigError(f"--set {_shown(item)!r}: expected dotted.path=value", source)
+    option = f"--set {_shown(path)}"
+    set_field(data, path, parse_value(raw, option, source), source, option=option)
+
+
+def _shown(text: str, width: int = 80) -> str:
+    """``text`` for a message: cut to ``width`` characters."""
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def set_field(data: dict[str, Any], path: str, value: Any, source: str | None = None, option: str = "") -> None:
@@ -120,6 +170,8 @@ def set_field(data: dict[str, Any], path: str, value: Any, source: str | None = 
     """
     option = option or path
     keys = path.split(".")
+    if len(keys) > MAX_DEPTH:
+        raise ConfigError(f"{option}: the path has {len(keys)} parts; a scenario nests fewer than 10 deep", source)
     node: Any = data
     for depth, key in enumerate(keys):
         last = depth == len(keys) - 1

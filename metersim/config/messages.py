@@ -153,8 +153,13 @@ def _allowed_values(node: Any) -> list[Any] | None:
 # --- messages --------------------------------------------------------------------------------------
 
 
+#: the longest value a message shows whole [characters]; longer ones are cut
+SHOWN_WIDTH = 60
+
+
 def _show(value: Any) -> str:
-    """A value as the user wrote it in YAML: ``true``, ``null``, ``'text'``, ``1.5``."""
+    """A value as the user wrote it in YAML: ``true``, ``null``, ``'text'``, ``1.5``; cut to
+    :data:`SHOWN_WIDTH` characters."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -163,7 +168,10 @@ def _show(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return repr(value)
+    if isinstance(value, int) and value.bit_length() > 200:
+        return f"a number of {len(str(value))} digits"
+    text = repr(value)
+    return text if len(text) <= SHOWN_WIDTH else f"{text[: SHOWN_WIDTH - 4]}...{text[-1]}"
 
 
 def _one_of(values: list[Any]) -> str:

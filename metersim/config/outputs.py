@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from string import Formatter
 from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -15,17 +16,21 @@ from typing_extensions import Self
 from metersim.config.base import Float, Model, NotBool, Seconds, StrictInt, format_fields, no_nul
 
 TOPIC_FIELDS = ("meter_id", "commodity", "group", "region", "substation", "feeder", "transformer")
+EVENT_TOPIC_FIELDS = (*TOPIC_FIELDS, "event")
 GRID_FIELDS = ("substation", "feeder", "transformer")
 EMBEDDED: Literal["embedded"] = "embedded"
 _DEFAULT_HOST = "127.0.0.1"
 _DEFAULT_PORT = {"mqtt": 1883, "mqtts": 8883}
 #: MQTT's limit on a topic and on a client id [bytes of UTF-8]
 MQTT_MAX_BYTES = 65_535
+#: the longest timeout or wait an output may be given [s]: a year (longer ones overflow the OS's timers)
+MAX_WAIT_S = 31_536_000
+_NUMBERS = re.compile(r"\d+")
 _SAMPLE = "x"
 
 
-def topic_template_problem(template: str) -> str | None:
-    """Why ``template`` cannot be a topic template (None if it can), without the values of the fields."""
+def topic_template_problem(template: str, fields: tuple[str, ...] = TOPIC_FIELDS) -> str | None:
+    """Why ``template`` cannot be a topic template over ``fields`` (None if it can), without their values."""
     if not template:
         return "must not be empty"
     try:
@@ -43,18 +48,20 @@ def topic_template_problem(template: str) -> str | None:
             return f"{{{field}:{spec}}}: nested fields in a format spec are not allowed"
         if conversion:
             return f"{{{field}!{conversion}}}: conversions are not allowed"
-    unknown = sorted(format_fields(template) - set(TOPIC_FIELDS))
+        if any(int(n) > MQTT_MAX_BYTES for n in _NUMBERS.findall(spec or "")):
+            return f"{{{field}:{spec}}}: pads or cuts to more than MQTT's limit of {MQTT_MAX_BYTES} bytes"
+    unknown = sorted(format_fields(template) - set(fields))
     if unknown:
-        return f"unknown field(s) {unknown}; allowed: {', '.join('{' + f + '}' for f in TOPIC_FIELDS)}"
+        return f"unknown field(s) {unknown}; allowed: {', '.join('{' + f + '}' for f in fields)}"
     try:
-        template.format(**dict.fromkeys(TOPIC_FIELDS, _SAMPLE))
+        template.format(**dict.fromkeys(fields, _SAMPLE))
     except (ValueError, TypeError) as exc:
         return f"has a bad format spec: {exc}"
     if "+" in template or "#" in template:
         return "a topic to publish to cannot contain + or # wildcards"
     if "\x00" in template:
         return "must not contain a NUL character"
-    if len(template.format(**dict.fromkeys(TOPIC_FIELDS, "")).encode()) > MQTT_MAX_BYTES:
+    if len(template.format(**dict.fromkeys(fields, "")).encode()) > MQTT_MAX_BYTES:
         return f"is longer than MQTT's limit of {MQTT_MAX_BYTES} bytes"
     return None
 
@@ -97,6 +104,10 @@ class MqttOutput(Model):
         None, ge=0, le=65535, description='port for url "embedded"; default: a free one'
     )
     topic: str = "metersim/{commodity}/{meter_id}/reading"
+    events_topic: str = Field(
+        "metersim/{commodity}/{meter_id}/event",
+        description="topic of meter events (power down/up, tamper); the fields of `topic` and {event}",
+    )
     qos: Annotated[Literal[0, 1, 2], NotBool] = 1
     retain: bool = False
     client_id: str | None = Field(
@@ -128,10 +139,14 @@ class MqttOutput(Model):
         "max_queued_messages (1000) behind, and a Python paho subscriber sharing two cores falls behind "
         "well below 10,000 messages/s",
     )
-    connect_timeout_s: Float = Field(10, gt=0)
-    reconnect_max_s: Float = Field(30, gt=0, description="longest pause between reconnect attempts")
-    give_up_s: Float = Field(300, gt=0, description="fail the run after the broker has been away this long")
-    drain_timeout_s: Float = Field(60, gt=0, description="how long close waits for outstanding acknowledgements")
+    connect_timeout_s: Float = Field(10, gt=0, le=MAX_WAIT_S)
+    reconnect_max_s: Float = Field(30, gt=0, le=MAX_WAIT_S, description="longest pause between reconnect attempts")
+    give_up_s: Float = Field(
+        300, gt=0, le=MAX_WAIT_S, description="fail the run after the broker has been away this long"
+    )
+    drain_timeout_s: Float = Field(
+        60, gt=0, le=MAX_WAIT_S, description="how long close waits for outstanding acknowledgements"
+    )
 
     _scheme: Literal["mqtt", "mqtts", "embedded"] = PrivateAttr("mqtt")
     _host: str = PrivateAttr(_DEFAULT_HOST)
@@ -145,6 +160,8 @@ class MqttOutput(Model):
     def _url(cls, v: str) -> str:
         if v == EMBEDDED:
             return v
+        if any(c.isspace() or not c.isprintable() for c in v):
+            raise ValueError(f"must not contain spaces or control characters, got {v!r}")
         parts = urlsplit(v)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ValueError(f'expected mqtt://host[:port], mqtts://host[:port] or "embedded", got {v!r}')
@@ -159,11 +176,28 @@ class MqttOutput(Model):
             raise ValueError(problem)
         return v
 
+    @field_validator("events_topic")
+    @classmethod
+    def _events_topic(cls, v: str) -> str:
+        problem = topic_template_problem(v, EVENT_TOPIC_FIELDS)
+        if problem is not None:
+            raise ValueError(problem)
+        return v
+
     @field_validator("client_id")
     @classmethod
     def _client_id(cls, v: str | None) -> str | None:
+        if v is not None and "\x00" in v:
+            raise ValueError("must not contain a NUL character (MQTT forbids it)")
         if v is not None and len(v.encode()) > MQTT_MAX_BYTES:
             raise ValueError(f"is longer than MQTT's limit of {MQTT_MAX_BYTES} bytes (UTF-8)")
+        return v
+
+    @field_validator("username_env", "password_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and (not v or "=" in v or "\x00" in v):
+            raise ValueError(f"must be the name of an environment variable (no = or NUL), got {v!r}")
         return v
 
     def _derive(self) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from datetime import datetime, timezone
 
 from pydantic import Field, PrivateAttr, model_validator
 from typing_extensions import Self
@@ -16,6 +18,19 @@ from metersim.config.outputs import GRID_FIELDS, MQTT_MAX_BYTES, DiscardOutput, 
 from metersim.config.simulation import SimulationConfig
 from metersim.config.tariffs import Tariff
 from metersim.config.truth import TruthConfig
+from metersim.timebase import SECONDS_PER_DAY
+
+#: the most meters in one scenario, all groups together (running them takes several GB of memory)
+MAX_METERS = 50_000_000
+#: the most groups in one scenario's fleet (their ids are compared pairwise)
+MAX_GROUPS = 1_000
+#: the most grid transformers in one scenario, all groups together (each has an id and a grid-side meter)
+MAX_TRANSFORMERS = 1_000_000
+#: the first instant a run may cover: metersim's clock counts seconds from it [s since the epoch]
+EARLIEST_S = 0
+#: the latest end of a run [s since the epoch]: 9000-01-01T00:00:00Z, far from the end of four-digit years
+LATEST_S = int(datetime(9000, 1, 1, tzinfo=timezone.utc).timestamp())
+_EARLIEST, _LATEST = "1970-01-01T00:00:00Z", "9000-01-01T00:00:00Z"
 
 
 class Scenario(Model):
@@ -24,8 +39,8 @@ class Scenario(Model):
     simulation: SimulationConfig
     regions: dict[str, Climate] = Field(default_factory=dict, description="added to (or replacing) the defaults")
     tariffs: dict[str, Tariff] = Field(default_factory=dict)
-    fleet: list[MeterGroup] = Field(min_length=1)
-    outputs: list[Output] = Field(min_length=1)
+    fleet: list[MeterGroup] = Field(min_length=1, max_length=MAX_GROUPS)
+    outputs: list[Output] = Field(min_length=1, max_length=100)
     truth: TruthConfig | None = None
 
     _all_regions: dict[str, Climate] = PrivateAttr(default_factory=dict)
@@ -44,6 +59,8 @@ class Scenario(Model):
         raise_problems(
             type(self).__name__,
             [
+                *self._window_problems(),
+                *self._size_problems(),
                 *self._region_problems(),
                 *self._group_problems(),
                 *self._topic_problems(),
@@ -52,6 +69,61 @@ class Scenario(Model):
             ],
         )
         return self
+
+    def _window_problems(self) -> list[Problem]:
+        """The run must lie between :data:`EARLIEST_S` and :data:`LATEST_S`; ``start: now`` is judged by now."""
+        simulation = self.simulation
+        problems: list[Problem] = []
+        if simulation.state_path is not None and "\x00" in simulation.state_path:
+            problems.append(Problem(("simulation", "state_path"), "must not contain a NUL character"))
+        start_s = simulation.start_s
+        if start_s is None:  # "now": the next interval boundary, or up to `backfill` before now
+            backfill_s = getattr(simulation, "backfill_s", None) or 0
+            now = int(time.time())
+            if now - backfill_s - SECONDS_PER_DAY < EARLIEST_S:
+                message = f"reaches back before {_EARLIEST}, where metersim's clock starts"
+                problems.append(Problem(("simulation", "backfill"), message))
+            start_s = now + SECONDS_PER_DAY  # the latest that the next boundary can be
+        elif start_s < EARLIEST_S:
+            problems.append(
+                Problem(
+                    ("simulation", "start"),
+                    f"must be {_EARLIEST} or later: metersim's clock counts seconds from then",
+                )
+            )
+        end_s = start_s + simulation.duration_s
+        if end_s > LATEST_S:
+            field = "end" if simulation.end is not None else "duration"
+            problems.append(
+                Problem(("simulation", field), f"the run would end {_when(end_s)}, after {_LATEST}, the latest end")
+            )
+        return problems
+
+    def _size_problems(self) -> list[Problem]:
+        """Limits that keep a scenario's memory bounded, checked before anything is built."""
+        problems: list[Problem] = []
+        if self.meter_count > MAX_METERS:
+            problems.append(
+                Problem(("fleet",), f"has {self.meter_count:,} meters in all, over the limit of {MAX_METERS:,}")
+            )
+        transformers = 0
+        for i, group in enumerate(self.fleet):
+            grid = group.grid
+            if grid is None:
+                continue
+            count = grid.substations * grid.feeders_per_substation * grid.transformers_per_feeder
+            transformers += count
+            if transformers > MAX_TRANSFORMERS:
+                problems.append(
+                    Problem(
+                        ("fleet", i, "grid"),
+                        f"has {count:,} transformers (substations x feeders_per_substation x transformers_per_feeder)"
+                        f"{' after those of the groups before it' if count < transformers else ''}; a scenario "
+                        f"may have at most {MAX_TRANSFORMERS:,} in all",
+                    )
+                )
+                break
+        return problems
 
     def _region_problems(self) -> list[Problem]:
         return [
@@ -71,7 +143,7 @@ class Scenario(Model):
                 problems.append(Problem(("fleet", i, "name"), f"duplicate group name {name!r}"))
         duration_s = self.simulation.duration_s
         for i, group in enumerate(self.fleet):
-            if duration_s % group.interval_s:
+            if duration_s % group.interval_s and duration_s <= LATEST_S:
                 problems.append(
                     Problem(
                         ("simulation", "duration"),
@@ -182,6 +254,7 @@ class Scenario(Model):
 
     @property
     def meter_count(self) -> int:
+        """The meters of every group (grid-side meters not counted)."""
         return sum(g.count for g in self.fleet)
 
     @property
@@ -197,3 +270,11 @@ class Scenario(Model):
         timezone = self._all_regions[name].timezone
         assert timezone is not None  # checked at load
         return timezone
+
+
+def _when(epoch_s: int) -> str:
+    """An instant for a message: ``at`` ISO 8601 in UTC, or ``beyond the year 9999``."""
+    try:
+        return "at " + datetime.fromtimestamp(epoch_s, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):
+        return "beyond the year 9999"

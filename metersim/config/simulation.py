@@ -24,10 +24,20 @@ class SimulationConfig(Model):
     """When the run happens, how fast, and from which seed."""
 
     # The fields keep what the user wrote; the typed values beside them are ``start_s`` (epoch
-    # seconds, None for "now"), ``end_s`` and ``duration_s``. The schema keeps the section's title.
+    # seconds, None for "now"), ``backfill_s``, ``end_s`` and ``duration_s``. The schema keeps the section's title.
     model_config = ConfigDict(title="Simulation")
 
-    start: str = Field("now", description='ISO 8601 with a UTC offset, or "now"')
+    start: str = Field(
+        "now",
+        description='ISO 8601 with a UTC offset, or "now": the next interval boundary on the local clock '
+        "(the last one at or before now with `backfill`)",
+    )
+    backfill: bool | str | StrictInt = Field(
+        False,
+        description="start: now only. false = begin at the next interval boundary; true = at the last boundary "
+        "at or before now; a duration (6h, 7d) = at the last boundary at or before now minus it. What lies "
+        "before now is caught up at full speed; `duration` counts from the start, backfill included",
+    )
     duration: str | StrictInt | None = Field(None, description="e.g. 90s, 15m, 2h, 1d; or give `end`")
     end: str | None = Field(None, description="ISO 8601 with a UTC offset; instead of `duration`")
     seed: StrictInt = Field(0, ge=0, description="root of every random stream")
@@ -44,6 +54,7 @@ class SimulationConfig(Model):
     )
 
     _start_s: int | None = PrivateAttr(None)
+    _backfill_s: int | None = PrivateAttr(None)
     _end_s: int | None = PrivateAttr(None)
     _duration_s: int = PrivateAttr(0)
 
@@ -74,6 +85,19 @@ class SimulationConfig(Model):
             raise ValueError(f"must be a duration such as 90s, 15m, 2h or 1d, or a whole number of seconds; got {v!r}")
         return handler(v)
 
+    @field_validator("backfill", mode="wrap")
+    @classmethod
+    def _backfill(cls, v: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, (str, int)):
+            try:
+                parse_duration(v)
+            except ValueError as exc:
+                raise ValueError(f"must be true, false or a duration such as 6h or 7d; {exc}") from None
+            return handler(v)
+        raise ValueError(f"must be true, false or a duration such as 6h or 7d; got {v!r}")
+
     @field_validator("start")
     @classmethod
     def _start(cls, v: str) -> str:
@@ -98,6 +122,10 @@ class SimulationConfig(Model):
     def _derive(self) -> None:
         self._start_s = None if self.start == "now" else parse_instant(self.start)
         self._end_s = None if self.end is None else parse_instant(self.end)
+        if isinstance(self.backfill, bool):
+            self._backfill_s = 0 if self.backfill else None
+        else:
+            self._backfill_s = parse_duration(self.backfill)
         if self.duration is not None:
             self._duration_s = parse_duration(self.duration)
         elif self._end_s is not None and self._start_s is not None:
@@ -114,6 +142,8 @@ class SimulationConfig(Model):
                 raise ValueError('`end` needs a fixed `start`, not "now"; use `duration`')
             if self._end_s <= self._start_s:
                 raise ValueError("`end` must be after `start`")
+        if self._backfill_s is not None and self._start_s is not None:
+            raise ValueError("`backfill` needs `start: now`; a fixed `start` already says where the run begins")
         return self
 
     @property
@@ -125,6 +155,12 @@ class SimulationConfig(Model):
     def starts_now(self) -> bool:
         """Whether the run starts at the current time (``start: now``)."""
         return self._start_s is None
+
+    @property
+    def backfill_s(self) -> int | None:
+        """``start: now`` only: how far [s] before now the run starts (then aligned down to a boundary);
+        0 for ``backfill: true`` (the last boundary at or before now), ``None`` for none (the next boundary)."""
+        return self._backfill_s
 
     @property
     def end_s(self) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -14,9 +15,19 @@ class TruthConfig(Model):
 
     path: str = Field(description="file to write; .csv or .parquet")
     format: Literal["csv", "parquet"] | None = Field(None, description="default: from the file suffix")
-    weather_path: str | None = Field(None, description="also write hourly weather per region here (CSV)")
+    weather_path: str | None = Field(None, description="also write hourly weather per region here (.csv or .parquet)")
+    labels_path: str | None = Field(
+        None, description="every injected fault, one row each; default: labels.csv (.parquet) beside `path`"
+    )
 
-    _paths = field_validator("path", "weather_path")(no_nul)
+    _paths = field_validator("path", "weather_path", "labels_path")(no_nul)
+
+    @property
+    def resolved_labels_path(self) -> str:
+        """``labels_path``, else ``labels.csv`` (``labels.parquet`` for a Parquet ledger) in the ledger's folder."""
+        if self.labels_path is not None:
+            return self.labels_path
+        return str(Path(self.path).with_name(f"labels.{self.resolved_format}"))
 
     @property
     def resolved_format(self) -> Literal["csv", "parquet"]:

@@ -58,15 +58,19 @@ def _names(codes: Array, names: tuple[str, ...]) -> list[str]:
     return [names[c] for c in codes.tolist()]
 
 
-def register_columns(registers: RegisterValues, commodity: str) -> list[tuple[str, list[float]]]:
+def register_columns(registers: RegisterValues, commodity: str) -> list[tuple[str, list[float] | list[int]]]:
     """``(OBIS code, values)`` of every register all rows have, in payload order."""
-    columns = [(GAS_OBIS if commodity == "gas" else IMPORT_OBIS, _units(registers.total))]
+    columns: list[tuple[str, list[float] | list[int]]] = [
+        (GAS_OBIS if commodity == "gas" else IMPORT_OBIS, _units(registers.total))
+    ]
     if registers.bands is not None:
         columns += [(f"1-0:1.8.{k + 1}", _units(row)) for k, row in enumerate(registers.bands)]
     if registers.export_total is not None:
         columns.append((EXPORT_OBIS, _units(registers.export_total)))
         if registers.export_bands is not None:
             columns += [(f"1-0:2.8.{k + 1}", _units(row)) for k, row in enumerate(registers.export_bands)]
+    if registers.failures is not None and registers.long_failures is not None:
+        columns += [("0-0:96.7.21", registers.failures.tolist()), ("0-0:96.7.9", registers.long_failures.tolist())]
     return columns
 
 
@@ -95,8 +99,8 @@ def _extras(batch: ReadingBatch) -> list[tuple[str, list[Any]]]:
         extras.append(("instantaneous", instantaneous_values(batch.instantaneous)))
     if batch.battery_pct is not None:
         extras.append(("battery_pct", batch.battery_pct.tolist()))
-    # Grid-side meters carry no band in their payload (the ledger has it).
-    if meters.band_names is not None and not meters.grid_side:
+    # Grid-side meters carry the band too (they have no band registers): the payload agrees with the ledger.
+    if meters.band_names is not None:
         names = meters.band_names
         extras.append(("band", _names(batch.band, names)))
     if meters.devices is not None:

@@ -29,7 +29,7 @@ from metersim.engine.deferred import Deferred, Entry, Interval
 from metersim.engine.lateness import Lateness
 from metersim.engine.processes import Process
 from metersim.group import GroupSimulator
-from metersim.records import GroupInterval, Label, Observation, ReadingBatch, Sent
+from metersim.records import EventBatch, GroupInterval, Label, Observation, ReadingBatch, Sent
 
 _PACING_SLICE_S = 0.1  # longest uninterrupted sleep, so that a stop request is honoured promptly
 _PROGRESS_EVERY_S = 0.2
@@ -104,7 +104,8 @@ class EngineCounters:
     generated_by_kind: dict[str, int] = field(default_factory=dict)
     readings_published: int = 0  # handed to the outputs after the transforms
     readings_duplicated: int = 0  # second copies a transform asked for (``resend_s``), not in the above
-    labels: int = 0  # produced by the transforms
+    labels: int = 0  # produced by the steps (supply interruptions) and the transforms
+    events_published: int = 0  # meter events (power down/up, ...) handed to the outputs
     simulated_now_s: int = 0  # [epoch s]
     lateness: Lateness | None = None  # paced runs only
     behind_s: float = 0.0  # paced runs: how far the start lay behind the wall clock [s]
@@ -126,6 +127,7 @@ class Observer:
 
 
 Emit = Callable[[ReadingBatch, Array], None]
+EmitEvents = Callable[[EventBatch], None]
 
 
 class Engine:
@@ -137,6 +139,8 @@ class Engine:
         One per group (or range of a group), in scenario order.
     emit
         Receives each emission: a batch and the rows of it to send now.
+    emit_events
+        Receives the meter events of each interval when it is stepped (None: events are not sent).
     window
         The simulated span.
     speed
@@ -167,8 +171,10 @@ class Engine:
         idle: Callable[[], None] = lambda: None,
         on_progress: Callable[[EngineCounters], None] | None = None,
         stop: threading.Event | None = None,
+        emit_events: EmitEvents | None = None,
     ) -> None:
         self.simulators, self.emit, self.window = simulators, emit, window
+        self.emit_events = emit_events
         self.transforms, self.observers, self.processes = transforms, observers, processes
         self.counters = EngineCounters(simulated_now_s=window.start_s)
         self.deferred = Deferred()
@@ -220,6 +226,10 @@ class Engine:
             published, sent = observation.published, observation.sent
             assert sent is not None
             interval = Interval(observation)
+            events = published.events
+            if events is not None and len(events) and self.emit_events is not None:
+                self.emit_events(events)  # logged during the interval: before its readings
+                self.counters.events_published += len(events)
             # once per interval: whether a transform moved or doubled a reading (else none is deferred)
             defer = published is not observation.true and any(
                 b.resend_s is not None or bool((b.sent_s != t.sent_s).any())
@@ -271,14 +281,15 @@ class Engine:
 
     def _release(self, entry: Entry) -> None:
         batch, rows, interval = entry.batch, entry.rows, entry.interval
-        self.emit(batch, rows)
         if entry.copy:
             self.counters.readings_duplicated += len(rows)
+            self.emit(batch, rows)
         else:
+            self.counters.readings_published += len(rows)
+            self.emit(batch, rows)
             assert interval.observation.sent is not None
             sent = interval.observation.sent.grid if batch.meters.grid_side else interval.observation.sent.meters
             sent.append(rows)
-            self.counters.readings_published += len(rows)
             self._schedule_copies(batch, rows, interval)
             interval.outstanding -= 1
             self._finish(interval)
@@ -311,9 +322,10 @@ class Engine:
                     found += new
                 batches.append(batch)
             grid = batches[1] if len(batches) > 1 else None
-            published = GroupInterval(true.start_s, true.end_s, true.seq, batches[0], grid)
+            published = GroupInterval(true.start_s, true.end_s, true.seq, batches[0], grid, true.events)
             labels = tuple(found)
-            self.counters.labels += len(labels)
+        labels = true.labels + labels
+        self.counters.labels += len(labels)
         observation = Observation(true, published, labels, simulator.weather, Sent())
         for observer in self.observers:
             observer.observe(observation)
@@ -338,9 +350,9 @@ class Engine:
                 self._defer(batch.sent_s[rows][later], batch, rows[later], interval)
                 rows = rows[~later]
         if len(rows):
+            counters.readings_published += len(rows)  # handed over, even if an output then fails
             self.emit(batch, rows)
             sent.append(rows)
-            counters.readings_published += len(rows)
             if defer:
                 self._schedule_copies(batch, rows, interval)
         lateness, env = self.counters.lateness, self.env

@@ -1,15 +1,45 @@
-"""Bills files: one row per bill and period, as CSV or Parquet (see :mod:`metersim.ledger.bills`)."""
+"""Bills files: one row per bill and period, as CSV or Parquet (see :mod:`metersim.ledger.bills`).
+
+Columns, with their Parquet types (CSV holds the same values as text):
+
+=================  =================  ===================================================================
+column             Parquet type       meaning
+=================  =================  ===================================================================
+meter_id           string             the meter
+period             string             the billing period, a local calendar month ``YYYY-MM``
+currency           string             the tariff's currency: the unit of every money column
+days               float64 [day]      simulated days in the period; CSV: the exact decimal ``Bill.days``
+                                      (up to 28 significant digits), Parquet: the nearest double
+seconds            int64 [s]          simulated seconds in the period, exact (days x 86400)
+unit               string             ``kWh`` or ``m3``: the unit of every ``units_`` column
+units_<band>       float64 [unit]     true consumption in the band; CSV: exactly three decimals
+                                      (``120.500``), Parquet: the double nearest to that decimal
+energy_charge      decimal128(38, 2)  the sum of the energy (or slab block) lines [currency]
+standing_charge    decimal128(38, 2)  days x standing charge per day, rounded [currency]
+subtotal           decimal128(38, 2)  the sum of the lines [currency]
+tax_<name>         decimal128(38, 2)  each tax [currency]
+total              decimal128(38, 2)  subtotal + taxes [currency]
+=================  =================  ===================================================================
+
+Money is exact: CSV writes it with two decimals (``3.05``), Parquet as decimal128(38, 2). A band or tax
+that a bill does not have (bills of different tariffs in one file) is empty in the CSV and null in
+Parquet; every other column is never null.
+"""
 
 from __future__ import annotations
 
 import csv
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from metersim.errors import not_writable
-from metersim.ledger.bills import _WIDE, Bill
+from metersim.ledger.bills import Bill
 from metersim.ledger.truth import require_pyarrow
+from metersim.timebase import SECONDS_PER_DAY
+
+_TEXT = ("meter_id", "period", "currency", "unit")
 
 
 def _columns(bills: list[Bill]) -> tuple[list[str], list[str]]:
@@ -21,10 +51,15 @@ def _columns(bills: list[Bill]) -> tuple[list[str], list[str]]:
     return list(bands), list(taxes)
 
 
+def _seconds(days: Decimal) -> int:
+    """Whole seconds of ``days``: exact for a period's days (seconds / 86400, to 28 digits)."""
+    return round(Fraction(days) * SECONDS_PER_DAY)
+
+
 def _rows(bills: list[Bill]) -> tuple[list[str], list[dict[str, Any]]]:
     bands, taxes = _columns(bills)
     header = [
-        "meter_id", "period", "currency", "days", *(f"units_{b}" for b in bands),
+        "meter_id", "period", "currency", "days", "seconds", "unit", *(f"units_{b}" for b in bands),
         "energy_charge", "standing_charge", "subtotal", *(f"tax_{t}" for t in taxes), "total",
     ]  # fmt: skip
     rows = []
@@ -34,6 +69,8 @@ def _rows(bills: list[Bill]) -> tuple[list[str], list[dict[str, Any]]]:
             "period": bill.period,
             "currency": bill.currency,
             "days": bill.days,
+            "seconds": _seconds(bill.days),
+            "unit": bill.unit,
             "energy_charge": bill.energy_charge,
             "standing_charge": bill.standing_charge,
             "subtotal": bill.subtotal,
@@ -48,7 +85,8 @@ def _rows(bills: list[Bill]) -> tuple[list[str], list[dict[str, Any]]]:
 def write_bills(bills: list[Bill], path: str | Path) -> None:
     """Write one row per bill to ``path``: Parquet if it ends in ``.parquet``, else CSV.
 
-    A band or tax that a bill does not have (bills of different tariffs in one file) is left empty.
+    The columns and their types are in the module docstring. A band or tax that a bill does not have
+    (bills of different tariffs in one file) is left empty (null in Parquet).
 
     Raises
     ------
@@ -72,24 +110,35 @@ def write_bills(bills: list[Bill], path: str | Path) -> None:
         raise not_writable("bills", path, exc) from None
 
 
+def parquet_schema(header: list[str]) -> Any:
+    """The Arrow schema of a Parquet bills file with these columns (needs pyarrow)."""
+    import pyarrow as pa
+
+    fields = []
+    for column in header:
+        if column in _TEXT:
+            fields.append(pa.field(column, pa.string(), nullable=False))
+        elif column == "days":
+            fields.append(pa.field(column, pa.float64(), nullable=False))
+        elif column == "seconds":
+            fields.append(pa.field(column, pa.int64(), nullable=False))
+        elif column.startswith("units_"):
+            fields.append(pa.field(column, pa.float64()))
+        else:  # money
+            fields.append(pa.field(column, pa.decimal128(38, 2), nullable=column.startswith("tax_")))
+    return pa.schema(fields)
+
+
 def _write_parquet(header: list[str], rows: list[dict[str, Any]], path: str | Path) -> None:
     require_pyarrow("writing bills as Parquet")
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    money = pa.decimal128(38, 2)
-    arrays = {}
-    for column in header:
-        values = [row.get(column) for row in rows]
-        if column in ("meter_id", "period", "currency"):
-            arrays[column] = pa.array(values, pa.string())
-        elif column == "days":
-            # 28 decimals hold every value of seconds / 86400 that Bill.days can show.
-            exponent = Decimal(1).scaleb(-28)
-            days = [None if v is None else _WIDE.quantize(v, exponent) for v in values]
-            arrays[column] = pa.array(days, pa.decimal128(38, 28))
-        elif column.startswith("units_"):
-            arrays[column] = pa.array(values, pa.decimal128(38, 3))
-        else:
-            arrays[column] = pa.array(values, money)
-    pq.write_table(pa.table(arrays), str(path))
+    schema = parquet_schema(header)
+    arrays = []
+    for field in schema:
+        values = [row.get(field.name) for row in rows]
+        if pa.types.is_floating(field.type):
+            values = [None if v is None else float(v) for v in values]  # the double nearest to the decimal
+        arrays.append(pa.array(values, field.type))
+    pq.write_table(pa.Table.from_arrays(arrays, schema=schema), str(path))

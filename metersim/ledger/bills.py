@@ -31,11 +31,8 @@ Billing rules
 Example (UK Economy 7, illustrative prices): 6 kWh day @ 0.30 = 1.80; 4 kWh night @ 0.15 = 0.60;
 1 day x 0.50 standing charge = 0.50; subtotal 2.90; VAT 5% = 0.145 -> 0.15; total 3.05.
 
-Output (:func:`write_bills`): one row per bill with ``meter_id, period, currency, days``, a
-``units_<band>`` column per band, ``energy_charge`` (the sum of the energy or block lines),
-``standing_charge``, ``subtotal``, a ``tax_<name>`` column per tax and ``total``. CSV holds the
-decimals as plain strings; Parquet (a path ending in ``.parquet``; needs pyarrow) holds them as
-decimal128 columns.
+Output (:func:`write_bills`): one row per bill; the columns and their Parquet types are listed in
+:mod:`metersim.ledger.bill_files`.
 """
 
 from __future__ import annotations
@@ -84,6 +81,7 @@ class Bill:
     subtotal: Decimal
     taxes: list[BillLine]
     total: Decimal
+    unit: str = ""  # of band_units and the energy lines: "kWh" or "m3"
 
     @property
     def standing_charge(self) -> Decimal:
@@ -166,7 +164,7 @@ def _bill(
     subtotal = sum((ln.amount for ln in lines), Decimal("0.00"))
     taxes = [_line(tax.name, subtotal, tariff.currency, _decimal(tax.percent).scaleb(-2)) for tax in tariff.taxes]
     total = subtotal + sum((t.amount for t in taxes), Decimal("0.00"))
-    return Bill(meter_id, period, tariff.currency, days, band_units, lines, subtotal, taxes, total)
+    return Bill(meter_id, period, tariff.currency, days, band_units, lines, subtotal, taxes, total, unit)
 
 
 def compute_bill(

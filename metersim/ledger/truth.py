@@ -1,34 +1,52 @@
 """The ground-truth ledger: what really happened, per meter per interval, beside the published stream.
 
-One row per meter (and per grid-side meter) per interval, in simulation order. Columns:
+One row per meter (and per grid-side meter) per interval, in simulation order. Columns, with their
+Parquet types (CSV holds the same values as text):
 
-==================  =====================================================================================
-interval_end        interval end, ISO 8601 in the meter's local offset (the payload's ``ts``)
-interval_end_s      the same instant in epoch seconds [s]
-meter_id            meter id (grid-side meters: the transformer or feeder id)
-device              ``meter``, ``transformer`` or ``feeder``
-group               the fleet group
-commodity, unit     ``electricity``/``kWh`` or ``gas``/``m3``
-seq                 the reading's ``seq``
-true_consumption    what the customer really used (grid-side meters: net energy delivered) [unit]
-import              interval import as published (``interval.value``) [unit]
-export              interval export as published (``export.value``), 0 without PV [unit]
-register_import     published import register after the interval (1-0:1.8.0 or 7-0:3.0.0), rolled over
-register_export     published export register (1-0:2.8.0), 0 without PV
-register_converted  gas volume at base conditions (7-0:3.2.0), 0 without a converter
-band                tariff band in force at the interval start ("" without a tariff)
-temperature_c       region air temperature at the interval middle [degC] (empty without a region)
-ghi_w_m2            region global horizontal irradiance at the interval middle [W/m2]
-region, substation, feeder, transformer   the meter's place in the grid ("" without a grid)
-losses              grid-side meters: technical losses included in the delivery [unit]
-unmetered           grid-side meters: unmetered consumption included in the delivery [unit]
-published           whether the reading was published (false only where a transform withheld it)
-==================  =====================================================================================
+==================  ======================  ==========================================================
+column              Parquet type            meaning
+==================  ======================  ==========================================================
+interval_end        timestamp[ms, tz=UTC]   interval end; CSV: ISO 8601 in the meter's local offset (the
+                                            payload's ``ts``), Parquet: the same instant in UTC (whole
+                                            seconds, stored in ms: Parquet has no unit of seconds)
+interval_end_s      int64                   the same instant in epoch seconds [s]
+meter_id            string                  meter id (grid-side meters: the transformer or feeder id)
+device              string                  ``meter``, ``transformer`` or ``feeder``
+group               string                  the fleet group
+commodity, unit     string                  ``electricity``/``kWh`` or ``gas``/``m3``: ``unit`` is the unit
+                                            of every energy column of the row
+seq                 int64                   the reading's ``seq``
+true_consumption    float64 [unit]          what the customer really used (grid-side meters: net energy
+                                            delivered)
+import              float64 [unit]          interval import as published (``interval.value``)
+export              float64 [unit]          interval export as published (``export.value``), 0 without PV
+register_import     float64 [unit]          published import register after the interval (1-0:1.8.0 or
+                                            7-0:3.0.0), rolled over
+register_export     float64 [unit]          published export register (1-0:2.8.0), 0 without PV
+register_converted  float64 [unit]          gas volume at base conditions (7-0:3.2.0), 0 without a
+                                            converter
+band                string                  tariff band in force at the interval start ("" without a
+                                            tariff)
+temperature_c       float64 [degC]          region air temperature at the interval middle (CSV: empty,
+                                            Parquet: null without a region)
+ghi_w_m2            float64 [W/m2]          region global horizontal irradiance at the interval middle
+                                            (empty / null without a region)
+region, substation, string                  the meter's place in the grid ("" without a grid)
+feeder, transformer
+losses              float64 [unit]          grid-side meters: technical losses included in the delivery
+unmetered           float64 [unit]          grid-side meters: unmetered consumption included in the
+                                            delivery
+published           bool                    whether the reading was published (false only where a
+                                            transform withheld it); CSV: ``true``/``false``
+==================  ======================  ==========================================================
 
 The true columns (``true_consumption``, ``losses``, ``unmetered``) come from what the group step computed;
 the published ones (``import``, ``export``, the registers, ``published``) from the batch after the
-transforms. Energies are exact to the published three decimals: they come from the same integer thousandths.
-CSV needs nothing beyond the standard library; Parquet needs pyarrow (``pip install 'metersim[parquet]'``).
+transforms. Energies are exact to the published three decimals: they come from the same integer thousandths
+(Wh or litres), the CSV writes every energy column with exactly three decimals, and a Parquet float64 is the
+double nearest to that decimal (``f"{value:.3f}"`` gives back the CSV text). The temperature is rounded to
+2 decimals, the irradiance to 1. CSV needs nothing beyond the standard library; Parquet needs pyarrow
+(``pip install 'metersim[parquet]'``).
 """
 
 from __future__ import annotations
@@ -74,7 +92,17 @@ COLUMNS = (
     "unmetered",
     "published",
 )
-_THREE_DECIMALS = {"true_consumption", "import", "export", "register_import", "register_export", "register_converted"}
+ENERGY_COLUMNS = (
+    "true_consumption",
+    "import",
+    "export",
+    "register_import",
+    "register_export",
+    "register_converted",
+    "losses",
+    "unmetered",
+)
+_THREE_DECIMALS = frozenset(ENERGY_COLUMNS)
 _PARQUET_ROWS = 250_000  # rows buffered per Parquet row group
 
 
@@ -174,6 +202,7 @@ class TruthWriter(Observer):
         self._pending: list[dict[str, Any]] = []
         self._pending_rows = 0
         self._waiting: deque[Observation] = deque()  # stepped, readings not all sent yet
+        self._open = False  # between open() and close()
 
     def __enter__(self) -> TruthWriter:
         self.open()
@@ -187,6 +216,7 @@ class TruthWriter(Observer):
             if self.append:
                 raise ConfigError("a run resumed from a state file needs a CSV ledger (Parquet cannot be appended)")
             require_pyarrow("writing the ledger as Parquet")
+        self._open = True
         with _writing("ground truth", self.path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self.format == "csv":
@@ -224,7 +254,7 @@ class TruthWriter(Observer):
         while self._waiting:
             self._write(self._waiting.popleft())
         with _writing("ground truth", self.path):
-            if self.format == "parquet":
+            if self.format == "parquet" and self._open:
                 self._write_parquet()
                 if self._parquet is not None:
                     self._parquet.close()
@@ -232,20 +262,69 @@ class TruthWriter(Observer):
             if self._file is not None:
                 self._file.close()
                 self._file = None
+        self._open = False
 
     def _write_parquet(self) -> None:
-        if not self._pending:
+        if not self._pending and self._parquet is not None:
             return
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        merged = {name: _concat([c[name] for c in self._pending]) for name in COLUMNS}
-        table = pa.table(merged)
+        if self._pending:
+            merged = {name: _concat([c[name] for c in self._pending]) for name in COLUMNS}
+        else:  # a run without a single row: an empty file with the schema, as the CSV gets its header
+            merged = {name: [] for name in COLUMNS}
+        table = parquet_table(merged)
         if self._parquet is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._parquet = pq.ParquetWriter(self.path, table.schema)
         self._parquet.write_table(table)
         self._pending, self._pending_rows = [], 0
+
+
+def parquet_schema() -> Any:
+    """The Arrow schema of a Parquet ledger: the types in the module docstring (needs pyarrow)."""
+    import pyarrow as pa
+
+    types: dict[str, Any] = {
+        "interval_end": pa.timestamp("ms", tz="UTC"),
+        "interval_end_s": pa.int64(),
+        "seq": pa.int64(),
+        "temperature_c": pa.float64(),
+        "ghi_w_m2": pa.float64(),
+        "published": pa.bool_(),
+        **dict.fromkeys(ENERGY_COLUMNS, pa.float64()),
+    }
+    nullable = {"temperature_c", "ghi_w_m2"}  # null where the meter has no weather region
+    return pa.schema([pa.field(name, types.get(name, pa.string()), nullable=name in nullable) for name in COLUMNS])
+
+
+def utc_timestamps(epoch_s: Any) -> Any:
+    """Epoch seconds as an Arrow ``timestamp[ms, tz=UTC]`` array (Parquet has no unit of seconds)."""
+    import pyarrow as pa
+
+    seconds = pa.array(np.asarray(epoch_s, dtype=np.int64), pa.int64())
+    return seconds.cast(pa.timestamp("s", tz="UTC")).cast(pa.timestamp("ms", tz="UTC"))
+
+
+def parquet_table(columns: dict[str, Any]) -> Any:
+    """Ledger columns (as :func:`truth_columns` gives them) as an Arrow table of :func:`parquet_schema`.
+
+    ``interval_end`` is taken from ``interval_end_s`` (the same instant), and a NaN temperature or
+    irradiance (no region; empty in the CSV) becomes null.
+    """
+    import pyarrow as pa
+
+    schema = parquet_schema()
+    arrays = []
+    for field in schema:
+        name = field.name
+        if name == "interval_end":
+            arrays.append(utc_timestamps(columns["interval_end_s"]))
+        elif name in ("temperature_c", "ghi_w_m2"):
+            arrays.append(pa.array(np.asarray(columns[name], dtype=np.float64), field.type, from_pandas=True))
+        else:
+            arrays.append(pa.array(columns[name], field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _csv_column(name: str, values: Any) -> list[Any]:

@@ -12,7 +12,10 @@ For meter i in the interval that starts at local time t on day d::
 * ``φ_i`` is the solar fraction of a solar water heater (0 without one).
 
 Meters with a volume converter also report the volume at base conditions (``7-0:3.2.0``), and every
-meter's battery discharges slowly.
+meter's battery discharges slowly. The model hands out each interval's converted volume unrounded:
+an hour's few litres times a factor near 1 would round straight back to the metered litres, so the
+register (:class:`~metersim.model.registers.Registers`) keeps the sub-litre carry and publishes the
+rounded cumulative instead.
 """
 
 from __future__ import annotations
@@ -46,6 +49,16 @@ def siglinde(temperature_c: Array) -> Array:
     return out
 
 
+def conversion_factor(air_temperature_c: float) -> float:
+    """EN 12405 volume conversion factor Vb/Vm [-] on a day of mean air temperature [degC].
+
+    The gas is near ground temperature, halfway between the air and 10 degC; it is metered at
+    21 mbar gauge and converted to 1.01325 bar and 15 degC (compressibility ratio taken as 1).
+    """
+    gas_k = 273.15 + 0.5 * (air_temperature_c + 10.0)
+    return (METER_PRESSURE_BAR / BASE_PRESSURE_BAR) * (BASE_TEMPERATURE_K / gas_k)
+
+
 @dataclass(frozen=True)
 class GasParams:
     """What a gas model needs of its group: plain numbers, no scenario schema."""
@@ -63,8 +76,10 @@ class GasParams:
 class GasStep:
     """One interval of one cohort, in thousandths of a m3 (litres) per meter."""
 
-    volume_milli: Array  # at metering conditions (true = metered)
-    converted_milli: Array  # at base conditions, for converter meters (0 elsewhere)
+    volume_milli: Array  # at metering conditions (true = metered), int64
+    # At base conditions for converter meters (0 elsewhere), float64 and *not* rounded: the register
+    # accumulates it exactly and rounds only the cumulative.
+    converted_milli: Array
     temperature_c: float  # mean air temperature of the day [degC]
 
 
@@ -117,12 +132,10 @@ class GasModel:
         volume = mean_interval * self.scale * demand * self.noise.step(interval_index)
         volume_milli = np.rint(volume * 1000).astype(np.int64)
         temperature = float(self.weather.daily_mean_c(np.array([day]))[0])
-        converted = np.zeros(n, dtype=np.int64)
+        converted = np.zeros(n, dtype=np.float64)
         if len(self.converter_index):
-            # The gas is near ground temperature: halfway between the air and 10 degC.
-            gas_k = 273.15 + 0.5 * (temperature + 10.0)
-            factor = (METER_PRESSURE_BAR / BASE_PRESSURE_BAR) * (BASE_TEMPERATURE_K / gas_k)
-            converted[self.converter_index] = np.rint(volume_milli[self.converter_index] * factor).astype(np.int64)
+            # The converter measures the metered volume, so it converts the metered (whole) litres.
+            converted[self.converter_index] = volume_milli[self.converter_index] * conversion_factor(temperature)
         return GasStep(volume_milli, converted, temperature)
 
     def _mean_h(self, year: int) -> float:

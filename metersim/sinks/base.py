@@ -72,12 +72,18 @@ class SinkStats:
     """Per-sink counters, in messages (one reading is one message)."""
 
     accepted: int = 0  # handed to the sink by the engine
-    acknowledged: int = 0  # durably written, or acknowledged by the broker (QoS >= 1) / sent (QoS 0)
+    acknowledged: int = 0  # handed to the OS (files, stdout), or acknowledged by the broker (QoS >= 1) / sent (QoS 0)
     errors: int = 0  # messages the sink knows it failed to deliver
 
     @property
     def in_flight(self) -> int:
-        """Accepted but neither acknowledged nor known lost."""
+        """Accepted but neither acknowledged nor known lost: sent and awaiting its acknowledgement.
+
+        Only MQTT has such messages (published, PUBACK/PUBCOMP not yet in; at QoS 0 not yet written
+        to the socket; and those waiting in its bounded buffer while the broker is away). Sinks that
+        write (file, stdout) hand every line to the OS within ``send()`` and keep no buffer of their
+        own, so theirs is 0 whenever the engine, the progress display or the report looks.
+        """
         return self.accepted - self.acknowledged - self.errors
 
 

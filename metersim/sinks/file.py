@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import os
-import time
 from pathlib import Path
-from typing import BinaryIO
 
 from metersim.errors import OutputNotWritableError, not_writable
 from metersim.sinks.base import Outbox, SinkBase
 
-_BUFFER_BYTES = 1 << 20
-#: longest wall time [s] between flushes while a paced run waits, so that ``tail -f`` shows life
-FLUSH_EVERY_S = 1.0
-
 
 class FileSink(SinkBase):
-    """Write each payload as one line. ``acknowledged`` counts lines flushed to the OS.
+    """Write each payload as one line, straight to the OS: ``acknowledged`` counts the lines written.
 
-    In a paced run the file is flushed at least every :data:`FLUSH_EVERY_S` while the run waits. A file
-    opened to ``append`` (a resumed run) first loses a trailing partial line that a killed run left.
+    Every ``send()`` hands its lines to the OS in one ``write`` (more only if the OS takes part of
+    them), without a buffer of its own, so nothing is ever "in flight": a line is either written
+    (``acknowledged``) or known lost (``errors``), and ``tail -f`` shows every line as it is sent.
+    When a write fails (a full disk), the file is cut back after its last complete line, every line
+    not written whole is counted in ``errors``, and the run stops with a one-line error (exit 5).
+
+    A file opened to ``append`` (a resumed run) first loses a trailing partial line that a killed run left.
     """
 
     name = "file"
@@ -30,63 +29,74 @@ class FileSink(SinkBase):
         super().__init__()
         self.path = Path(path)
         self.append = append
-        self._file: BinaryIO | None = None
-        self._flushed_at = time.monotonic()
+        self._fd: int | None = None
+        self._size = 0  # bytes in the file: every one of them belongs to a complete line
+        self._failed = False
 
     def describe(self) -> str:
         return f"file {self.path}"
 
     def open(self) -> None:
+        if self._fd is not None:
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self.append:
                 _drop_partial_line(self.path)
-            # closed in close()
-            self._file = (
-                open(self.path, "ab", buffering=_BUFFER_BYTES)  # noqa: SIM115
-                if self.append
-                else open(self.path, "wb", buffering=_BUFFER_BYTES)  # noqa: SIM115
-            )
+            flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if self.append else os.O_TRUNC)
+            self._fd = os.open(self.path, flags, 0o666)
+            self._size = os.fstat(self._fd).st_size
         except OSError as exc:
             raise not_writable("", self.path, exc) from None
 
-    def poll(self) -> None:
-        if self._file is not None and time.monotonic() - self._flushed_at >= FLUSH_EVERY_S:
-            self.flush()
-
     def send(self, outbox: Outbox) -> None:
-        if self._file is None:
+        if self._fd is None:
             raise OutputNotWritableError(f"{self.path} is not open")
         payloads = outbox.payloads
-        self.stats.accepted += len(payloads)
-        try:
-            self._file.write(b"\n".join(payloads) + b"\n")
-        except OSError as exc:
-            self._fail(exc)
-
-    def flush(self) -> None:
-        if self._file is None:
+        count = len(payloads)
+        self.stats.accepted += count
+        if count == 0:
             return
+        data = memoryview(b"\n".join(payloads) + b"\n")
+        written = 0
         try:
-            self._file.flush()
+            while written < len(data):
+                n = os.write(self._fd, data[written:])
+                if n <= 0:  # pragma: no cover - a regular file never takes nothing without an error
+                    raise OSError(errno.EIO, os.strerror(errno.EIO))
+                written += n
         except OSError as exc:
-            self._fail(exc)
-        self._flushed_at = time.monotonic()
-        self.stats.acknowledged += self.stats.in_flight
+            self._fail(exc, data, written, count)
+        self._size += written
+        self.stats.acknowledged += count
 
     def close(self) -> None:
-        if self._file is None:
+        fd, self._fd = self._fd, None
+        if fd is None:
             return
         try:
-            self.flush()
-        finally:
-            file, self._file = self._file, None
-            with contextlib.suppress(OSError):  # the flush above already reported the failure
-                file.close()
+            os.close(fd)
+        except OSError as exc:  # e.g. a network file system reporting a deferred write error
+            if not (self._failed or self.interrupted):
+                self._failed = True
+                raise not_writable("", self.path, exc) from None
 
-    def _fail(self, exc: OSError) -> None:
-        """Count what was accepted but never reached the disk, then stop the run."""
-        self.stats.errors += self.stats.in_flight
+    def _fail(self, exc: OSError, data: memoryview, written: int, count: int) -> None:
+        """Keep the complete lines that reached the file, cut off a partial one, count, stop the run."""
+        self._failed = True
+        whole = bytes(data[:written]).rfind(b"\n") + 1  # bytes of the complete lines written
+        lines = bytes(data[:whole]).count(b"\n")
+        if whole < written and self._fd is not None:
+            try:
+                os.ftruncate(self._fd, self._size + whole)
+            except OSError:
+                # The partial line stays; a resumed run cuts it (``_drop_partial_line``).
+                pass
+            else:
+                os.lseek(self._fd, self._size + whole, os.SEEK_SET)
+        self._size += whole
+        self.stats.acknowledged += lines
+        self.stats.errors += count - lines
         raise not_writable("", self.path, exc) from None
 
 

@@ -6,14 +6,20 @@ import orjson
 
 from metersim.sinks.base import Outbox, SinkBase
 
+EVENT_SCHEMA = "metersim/event/v1"  # the ``schema`` of an event payload (see metersim.encoders.events)
+
 
 class MemorySink(SinkBase):
     name = "memory"
 
-    def __init__(self, topic: str = "metersim/{commodity}/{meter_id}/reading") -> None:
-        """``topic`` is the template its messages are rendered with (as an MQTT output's ``topic``)."""
+    def __init__(
+        self,
+        topic: str = "metersim/{commodity}/{meter_id}/reading",
+        events_topic: str = "metersim/{commodity}/{meter_id}/event",
+    ) -> None:
+        """``topic`` and ``events_topic`` are the templates of its readings and events (as an MQTT output's)."""
         super().__init__()
-        self.topic = topic
+        self.topic, self.events_topic = topic, events_topic
         self.messages: list[tuple[str, bytes]] = []
 
     def send(self, outbox: Outbox) -> None:
@@ -22,5 +28,12 @@ class MemorySink(SinkBase):
         self.stats.acknowledged += len(outbox)
 
     def readings(self) -> list[dict[str, object]]:
-        """Every payload, decoded."""
+        """Every reading payload, decoded (not the events)."""
+        return [p for p in self._decoded() if p.get("schema") != EVENT_SCHEMA]
+
+    def events(self) -> list[dict[str, object]]:
+        """Every event payload (power down/up, ...), decoded."""
+        return [p for p in self._decoded() if p.get("schema") == EVENT_SCHEMA]
+
+    def _decoded(self) -> list[dict[str, object]]:
         return [orjson.loads(payload) for _, payload in self.messages]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
+import io
+import os
 import sys
 from typing import BinaryIO
 
@@ -11,24 +12,56 @@ from metersim.sinks.base import Outbox, SinkBase
 
 
 class StdoutSink(SinkBase):
+    """Write each payload as one line to standard output (or ``stream``), flushed at every ``send()``.
+
+    ``acknowledged`` counts lines handed to the OS: each ``send()`` flushes, so nothing waits in
+    Python's buffer, nothing is "in flight", and a reader that went away (``| head``) is noticed by
+    the ``send()`` that follows: it counts the lines of its outbox in ``errors`` and raises the
+    sink's own one-line error, ``cannot write to stdout: Broken pipe`` (the command line ends such
+    a run quietly with exit 0; the report still says what happened). Other failures (a full disk
+    behind a redirect) raise the same error with their own reason. After a failure the sink writes
+    nothing more, and ``flush()``/``close()`` do not report it a second time.
+    """
+
     name = "stdout"
 
     def __init__(self, stream: BinaryIO | None = None) -> None:
         super().__init__()
         self._stream = stream
+        self._failed = False
 
     def send(self, outbox: Outbox) -> None:
         stream = self._stream or sys.stdout.buffer
         payloads = outbox.payloads
-        self.stats.accepted += len(payloads)
+        count = len(payloads)
+        self.stats.accepted += count
+        if self._failed:
+            self.stats.errors += count
+            raise not_writable("to", "stdout", OSError("an earlier write failed"))
         try:
-            stream.write(b"\n".join(payloads) + b"\n")
-        except (BrokenPipeError, OSError) as exc:
-            self.stats.errors += len(payloads)
+            _write(stream, b"\n".join(payloads) + b"\n")
+        except OSError as exc:
+            # Lines of this outbox may be half-written: none of them counts as written.
+            self._failed = True
+            self.stats.errors += count
             raise not_writable("to", "stdout", exc) from None
-        self.stats.acknowledged += len(payloads)
+        self.stats.acknowledged += count
 
     def flush(self) -> None:
-        stream = self._stream or sys.stdout.buffer
-        with contextlib.suppress(OSError):  # a reader that closed the pipe chose to stop reading
-            stream.flush()
+        """Nothing waits: every ``send()`` flushed. A failure was reported by the ``send()`` that met it."""
+        return None
+
+
+def _write(stream: BinaryIO, data: bytes) -> None:
+    """Hand ``data`` to the OS: straight to the file descriptor when there is one, so that a failed
+    write leaves nothing in Python's buffer for the interpreter's last flush to fail on again."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        stream.write(data)
+        stream.flush()
+        return
+    stream.flush()  # whatever else was written to the stream goes first
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -9,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from rich.table import Table
 
+from metersim.cli.common import QuietConsole, error
 from tests.cli.test_cli import assert_user_error, file_scenario, metersim, write
 from tests.conftest import ROOT, scenario_dict
 
@@ -111,6 +114,36 @@ def test_quiet_still_prints_errors(tmp_path):
     assert_user_error(result, 3, "metersim: error: ")
     assert len(result.stderr.splitlines()) == 1
     assert_user_error(metersim("run", str(write(tmp_path, {"fleet": []})), "-q"), 2, ": simulation: ")
+
+
+def test_quiet_still_prints_warnings(tmp_path):
+    data = scenario_dict()
+    data["outputs"] = [
+        {"type": "mqtt", "url": "mqtts://127.0.0.1:1", "tls": {"insecure": True}, "connect_timeout_s": 5}
+    ]
+    result = metersim("run", str(write(tmp_path, data)), "-q")
+    assert_user_error(result, 3, "metersim: error: cannot reach MQTT broker")
+    assert result.stderr.splitlines()[0] == (
+        "mqtt: warning: tls.insecure is set: the certificate of 127.0.0.1:1 is not verified"
+    )
+    assert len(result.stderr.splitlines()) == 2
+
+
+def test_the_quiet_console_keeps_warnings_and_errors_only():
+    out = io.StringIO()
+    console = QuietConsole(file=out, width=200)
+    console.print("metersim: 30 meters, 1d, into discard")  # the start line: information
+    console.print("embedded MQTT broker listening on mqtt://127.0.0.1:1884")
+    console.print("mqtt: reconnected to 127.0.0.1:1883 after 2.0 s")
+    console.print(Table("output", "accepted"))  # the summary
+    console.print("mqtt: warning: tls.insecure is set", markup=False)
+    console.print("ledger: error: half a line", markup=False)
+    error(console, "cannot write x: No space left on device")
+    assert out.getvalue().splitlines() == [
+        "mqtt: warning: tls.insecure is set",
+        "ledger: error: half a line",
+        "metersim: error: cannot write x: No space left on device",
+    ]
 
 
 def _beyond_the_start_line(stderr: str) -> list[str]:

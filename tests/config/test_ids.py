@@ -9,7 +9,7 @@ import time
 import pytest
 
 from metersim.config import IdPattern, MeterGroup, check_meter_ids, parse_scenario
-from metersim.config.ids import IdSpace, first_shared
+from metersim.config.ids import ID_BUDGET, IdSpace, first_shared
 from metersim.errors import ConfigError
 from tests.conftest import scenario_dict
 
@@ -284,3 +284,54 @@ def test_a_clash_between_millions_of_meters_is_found_quickly():
         parse_scenario(data)
     assert info.value.problems == ["fleet[1].id_format: meter id 'PK-02000001' is also used by fleet[0]"]
     assert time.perf_counter() - began < 0.5
+
+
+# --- equal literals, different specs: one index per digit count decides ------------------------------
+
+SAME_DIGITS = [
+    "{index}", "{index:06d}", "{index:08d}", "{index:,}", "{index:_d}", "{index:+d}", "{index: d}", "{index:/>4}",
+    "{index:<3}", "{index:>3}", "{index:0>5}", "{index:0=+6}", "{index:08,d}", "{index:,>8,}", "{index:x}",
+    "{index:#x}", "{index:_x}", "{index:x<4x}",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("spec", SAME_DIGITS)
+def test_equal_literals_with_other_specs_give_the_reference_clash(spec):
+    for other in SAME_DIGITS:
+        for first, count in ((1, 1200), (9_990, 30)):
+            a = IdSpace.of(group("a", f"M{spec}", first_index=first, count=count))
+            b = IdSpace.of(group("b", f"M{other}", first_index=1, count=12_000))
+            ids = {m: p for p, m in reversed(list(enumerate(b.ids())))}
+            expected = min((ids[m] for m in a.ids() if m in ids), default=None)
+            assert first_shared(a, b) == expected, (spec, other, first, count)
+
+
+def test_groups_that_differ_only_in_padding_are_compared_without_building_ids():
+    fleet = [group(f"g{w}", f"M{{index:0{w}d}}", count=5_000_000) for w in range(1, 11)]
+    began = time.perf_counter()
+    assert found(*fleet)[:2] == [
+        "fleet[1].id_format: meter id 'M10' is also used by fleet[0]",
+        "fleet[2].id_format: meter id 'M100' is also used by fleet[1]",
+    ]
+    assert time.perf_counter() - began < 0.5
+
+
+def test_ids_are_built_one_by_one_only_within_a_budget():
+    assert found(group("g", "{index}-{index}", count=ID_BUDGET)) == []
+    assert found(group("g", "{index}-{index}", count=ID_BUDGET + 1)) == [
+        "fleet[0].id_format: with this id_format each of its 500,001 meter ids would be built to check them, and "
+        "a scenario builds at most 500,000 so; write ids as a prefix, one {index:...} and a suffix, e.g. "
+        "{group}-{index:08d}"
+    ]
+    # "{index:x}" and "{index:d}" write different digits: no proof, so the ids of the smaller group are built.
+    fleet = [
+        group("a", "M{index:x}", count=ID_BUDGET + 1),
+        group("b", "M{index}", first_index=10**7, count=ID_BUDGET + 1),
+    ]
+    assert found(*fleet) == [
+        "fleet[1].id_format: cannot tell whether its meter ids differ from those of fleet[0] without building "
+        "500,001 of them; give the two groups different literal prefixes, or write ids as a prefix, one "
+        "{index:...} and a suffix, e.g. {group}-{index:08d}"
+    ]
+    fleet[1] = group("b", "M{index}", first_index=10**7, count=1000)
+    assert found(*fleet) == []

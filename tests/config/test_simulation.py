@@ -37,8 +37,26 @@ def test_typed_values_follow_a_copy_with_new_fields():
 
 
 @pytest.mark.parametrize(
+    ("backfill", "seconds"),
+    [(False, None), (True, 0), ("6h", 21600), ("1d12h", 129600), (3600, 3600)],
+)
+def test_backfill_is_off_true_or_a_duration(backfill, seconds):
+    sim = parse_scenario(scenario_dict(start="now", backfill=backfill)).simulation
+    assert sim.backfill == backfill and sim.backfill_s == seconds
+    assert parse_scenario(scenario_dict(start="now")).simulation.backfill_s is None  # the default: none
+
+
+@pytest.mark.parametrize(
     ("changes", "message"),
     [
+        (
+            {"start": "now", "backfill": "soon"},
+            "simulation.backfill: must be true, false or a duration such as 6h or 7d",
+        ),
+        ({"start": "now", "backfill": 0}, "simulation.backfill: must be true, false or a duration such as 6h or 7d"),
+        ({"start": "now", "backfill": 1.5}, "simulation.backfill: must be true, false or a duration such as 6h or 7d"),
+        ({"backfill": True}, "simulation: `backfill` needs `start: now`"),
+        ({"backfill": "1d"}, "simulation: `backfill` needs `start: now`"),
         ({"start": "yesterday"}, "simulation.start: not an ISO 8601 timestamp: 'yesterday'"),
         ({"start": "2026-01-01T00:00:00"}, "simulation.start: timestamp '2026-01-01T00:00:00' needs a UTC offset"),
         ({"duration": "5x"}, "simulation.duration: not a duration: '5x'"),

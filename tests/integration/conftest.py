@@ -163,10 +163,11 @@ class PrivateMosquitto:
         return self.start()
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 5 s."""
+        """SIGCONT (a frozen broker would never act on SIGTERM), SIGTERM, then SIGKILL after 5 s."""
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
+        os.kill(proc.pid, signal.SIGCONT)
         os.kill(proc.pid, signal.SIGTERM)
         try:
             proc.wait(5)

@@ -349,3 +349,12 @@ def test_plain_client_against_a_tls_listener_is_unreachable(
     broker = private_mosquitto(listener_config=f"certfile {tls_files['cert']}\nkeyfile {tls_files['key']}\n").start()
     with pytest.raises(BrokerUnreachableError, match=r"before CONNACK|no CONNACK"):
         MqttSink(output(broker.url, connect_timeout_s=2)).open()
+
+
+def test_tls_to_a_plain_listener_is_a_tls_error_that_names_the_likely_cause(
+    private_mosquitto: Callable[..., PrivateMosquitto],
+) -> None:
+    """A plain listener resets a TLS ClientHello: that was "unreachable" (exit 3), it is a TLS error (exit 4)."""
+    broker = private_mosquitto().start()
+    with pytest.raises(TlsError, match=r"TLS handshake with .* failed: .*plain MQTT listener\? then use mqtt://"):
+        MqttSink(output(f"mqtts://{LOOPBACK}:{broker.port}", connect_timeout_s=2)).open()

@@ -234,7 +234,7 @@ def test_accumulator_bst_month_boundary_and_units() -> None:
     june, july = acc.bills()
     assert (june.period, july.period) == ("2026-06", "2026-07")
     # June: 1.5 m3 x 0.07 = 0.105 -> 0.11; 1/24 day x 0.30 = 0.0125 -> 0.01
-    assert june.band_units == {"all": D("1.5")} and june.lines[0].unit == "m3"
+    assert june.band_units == {"all": D("1.5")} and june.lines[0].unit == june.unit == "m3"
     assert june.days == D(1) / D(24)
     assert amounts(june) == [D("0.11"), D("0.01")]
     # July: 3 m3 x 0.07 = 0.21; 2/24 day x 0.30 = 0.025 -> 0.03 (computed from the exact 1/12 day)
@@ -270,7 +270,7 @@ def test_write_bills_csv_round_trip(tmp_path: Path) -> None:
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         assert reader.fieldnames == [
-            "meter_id", "period", "currency", "days", "units_night", "units_day",
+            "meter_id", "period", "currency", "days", "seconds", "unit", "units_night", "units_day",
             "energy_charge", "standing_charge", "subtotal", "tax_VAT", "total",
         ]  # fmt: skip
         rows = list(reader)
@@ -278,12 +278,14 @@ def test_write_bills_csv_round_trip(tmp_path: Path) -> None:
     for row, bill in zip(rows, bills):
         assert (row["meter_id"], row["period"], row["currency"]) == (bill.meter_id, bill.period, "GBP")
         assert D(row["days"]) == bill.days
+        assert int(row["seconds"]) == bill.days * 86400 and row["unit"] == bill.unit == "kWh"
         assert D(row["units_night"]) == bill.band_units["night"]
         assert D(row["units_day"]) == bill.band_units["day"]
         assert D(row["energy_charge"]) + D(row["standing_charge"]) == D(row["subtotal"]) == bill.subtotal
         assert D(row["tax_VAT"]) == bill.taxes[0].amount
         assert D(row["total"]) == bill.total
     assert rows[0]["total"] == "3.05" and rows[0]["units_night"] == "4.000" and rows[0]["energy_charge"] == "2.40"
+    assert [row["seconds"] for row in rows] == ["86400", "3600", "2635200"]
 
 
 def test_write_bills_mixed_tariffs_leave_missing_columns_empty(tmp_path: Path) -> None:
@@ -309,8 +311,10 @@ def test_parquet_round_trip(tmp_path: Path) -> None:
     rows = pq.read_table(path).to_pylist()
     assert [(r["meter_id"], r["period"]) for r in rows] == [(b.meter_id, b.period) for b in bills]
     assert [r["total"] for r in rows] == [b.total for b in bills]
-    assert [r["units_day"] for r in rows] == [b.band_units["day"] for b in bills]
-    assert rows[0]["days"] == D(1)
+    assert [r["units_day"] for r in rows] == [float(b.band_units["day"]) for b in bills]
+    assert [r["days"] for r in rows] == [1.0, 1 / 24, 30.5]
+    assert [r["seconds"] for r in rows] == [86400, 3600, 2635200]
+    assert {r["unit"] for r in rows} == {"kWh"}
 
 
 def test_write_bills_creates_missing_folders(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from metersim.model.weather import Weather
 from metersim.parameters import climate_params
 from metersim.simulation import Simulation
 from metersim.streams import group_key
-from metersim.timebase import parse_instant
+from metersim.timebase import iso_local, parse_instant
 from tests.conftest import make_scenario, scenario_dict
 
 START = "2026-01-01T00:30:00+05:00"  # not on the hour: the first row is 01:00
@@ -59,6 +59,7 @@ def test_the_values_are_the_regions_weather_at_that_hour(logged):
     }
     for row in rows:
         weather, t = weathers[row["region"]], int(row["time_s"])
+        assert row["time"] == iso_local(t, weather.timezone)  # the same hour, in the region's local offset
         assert row["temperature_c"] == f"{float(weather.temperature_c(t)):.2f}"
         assert row["ghi_w_m2"] == f"{weather.mean_ghi_w_m2(t, t + 3600):.1f}"
         assert row["clearness"] == f"{float(weather.clearness(weather.local_day(t))):.3f}"
@@ -81,7 +82,8 @@ def test_without_regions_only_the_header_is_written(tmp_path):
     data["fleet"] = [dict(data["fleet"][0], timezone="UTC")]  # no built-in region for UTC
     data["truth"] = {"path": str(tmp_path / "truth.csv"), "weather_path": str(tmp_path / "weather.csv")}
     Simulation(make_scenario(data)).run()
-    assert (tmp_path / "weather.csv").read_text().splitlines() == ["region,time_s,temperature_c,ghi_w_m2,clearness"]
+    header = "region,time,time_s,temperature_c,ghi_w_m2,clearness"
+    assert (tmp_path / "weather.csv").read_text().splitlines() == [header]
 
 
 def test_a_path_that_cannot_be_written_is_a_one_line_error(tmp_path):

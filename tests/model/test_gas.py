@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from metersim.config import DEFAULT_REGIONS
-from metersim.model.gas import GasModel, GasParams, battery_percent
+from metersim.model.gas import GasModel, GasParams, battery_percent, conversion_factor
 from metersim.model.weather import Weather
 from metersim.parameters import climate_params
 from metersim.streams import MeterRange, group_key
@@ -109,7 +109,17 @@ def test_converted_volume_is_the_metered_volume_times_the_en12405_factor():
             assert step.temperature_c == temperature
             np.testing.assert_array_equal(step.converted_milli[~converter], 0)
             got, volume = step.converted_milli[converter], step.volume_milli[converter]
-            assert (np.abs(got - volume * factor) <= 0.5 + 1e-9).all()
+            # unrounded: an hour's few litres would otherwise round straight back to the metered litres
+            np.testing.assert_allclose(got, volume * factor, rtol=1e-12)
+            assert conversion_factor(temperature) == pytest.approx(factor, rel=1e-12)
+
+
+def test_a_warm_day_converts_to_less_than_the_pressure_ratio_and_a_cold_day_to_more():
+    pressure_ratio = (1.01325 + 0.021) / 1.01325
+    assert conversion_factor(20.0) == pytest.approx(pressure_ratio)  # gas at 15 degC, the base temperature
+    assert conversion_factor(30.0) < pressure_ratio < conversion_factor(0.0)
+    # Karachi in July: gas near 20 degC, so about a third of a per cent more than metered
+    assert conversion_factor(30.0) == pytest.approx(pressure_ratio * 288.15 / 293.15)
 
 
 def test_the_battery_discharges_linearly_over_twelve_years():

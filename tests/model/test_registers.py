@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
-from metersim.model.registers import Registers, split_evenly
+from metersim.model.registers import Registers, split_evenly, split_in_proportion
 
 
 def ints(*values: int) -> np.ndarray:
@@ -124,3 +126,75 @@ def test_initial_registers_are_not_aliased():
     registers = Registers(initial)
     registers.add(ints(1, 1))
     assert initial.tolist() == [5, 6]
+
+
+@pytest.mark.parametrize(
+    "shares", [(1.0,), (0.2, 0.8), (1 / 6, 5 / 6), (0.1, 0.3, 0.6), (3.0, 1.0), (0.0, 1.0), (0.25, 0.0, 0.75)]
+)
+def test_split_in_proportion_gives_integer_parts_near_their_share_that_sum_exactly(shares):
+    total = ints(0, 1, 2, 7, 999, 1000, 1001, 123_456_789, 999_999_999_999)
+    rows = split_in_proportion(total, shares)
+    assert rows.shape == (len(shares), len(total)) and rows.dtype == np.int64
+    assert (rows >= 0).all()
+    np.testing.assert_array_equal(rows.sum(axis=0), total)
+    normalised = np.asarray(shares) / sum(shares)
+    # each part within 1 of its exact share
+    exact = total[None, :] * normalised[:, None]
+    assert (np.abs(rows - exact) < 1 + 1e-3).all()
+
+
+def test_split_in_proportion_splits_evenly_without_any_weight_and_refuses_bad_shares():
+    np.testing.assert_array_equal(split_in_proportion(ints(10, 11), (0.0, 0.0)).sum(axis=0), ints(10, 11))
+    assert split_in_proportion(ints(10), (0.0, 0.0)).ravel().tolist() == [5, 5]
+    for bad in ((), (-0.1, 1.1), (float("nan"), 1.0)):
+        with pytest.raises(ValueError):
+            split_in_proportion(ints(10), bad)
+
+
+def test_band_registers_start_in_proportion_to_the_band_shares():
+    registers = Registers(ints(0, 1000, 24_000_001), bands=2, band_shares=(4 / 24, 20 / 24))
+    start = registers.read().bands
+    np.testing.assert_array_equal(start.sum(axis=0), ints(0, 1000, 24_000_001))
+    assert start[0].tolist() == [0, 166, 4_000_000]  # a sixth, to the thousandth
+    registers.add(ints(5, 5, 5), band=0)
+    np.testing.assert_array_equal(registers.read().bands[0] - start[0], ints(5, 5, 5))
+    with pytest.raises(ValueError, match="2 band shares for 3 bands"):
+        Registers(ints(1), bands=3, band_shares=(0.5, 0.5))
+
+
+def test_the_converted_register_is_the_rounded_cumulative_of_unrounded_intervals():
+    # 10.3 litres an interval: rounding each interval would publish 10 a time and lose 3 % of the correction
+    registers = Registers(ints(1000), converted_mask=np.array([True]))
+    exact = 1000.0
+    published = [1000]
+    for _ in range(50):
+        registers.add(ints(10), converted_milli=np.array([10.3]))
+        exact += 10.3
+        converted = int(registers.read().converted[0])
+        assert abs(converted - exact) <= 0.5 + 1e-9  # the exact cumulative, rounded
+        published.append(converted)
+    assert published[-1] == 1000 + 515
+    assert all(b >= a for a, b in itertools.pairwise(published))  # never backwards
+    assert abs(registers.state()["converted_carry"][0]) <= 0.5
+
+
+def test_the_converted_carry_is_part_of_the_state_so_a_resumed_register_continues_exactly():
+    mask = np.array([True, False, True])
+    steps = np.random.default_rng(1).uniform(0, 40, (30, 3)) * mask
+
+    def run(registers, rows):
+        for row in rows:
+            registers.add(np.rint(row).astype(np.int64), converted_milli=row)
+
+    whole = Registers(ints(5, 6, 7), converted_mask=mask)
+    run(whole, steps)
+    first = Registers(ints(5, 6, 7), converted_mask=mask)
+    run(first, steps[:13])
+    state = first.state()
+    assert set(state) == {"total", "converted", "converted_carry"}
+    assert state["converted_carry"].dtype == np.float64
+    resumed = Registers(ints(0, 0, 0), converted_mask=mask)
+    resumed.restore(state)
+    run(resumed, steps[13:])
+    for name, values in whole.state().items():
+        np.testing.assert_array_equal(resumed.state()[name], values, err_msg=name)

@@ -29,3 +29,60 @@ def test_full_disk_is_reported_and_counted():
         sink.close()
     assert sink.stats.errors == 1
     sink.close()
+
+
+def test_nothing_is_in_flight_every_line_is_in_the_file_once_sent(tmp_path):
+    """A line counts as acknowledged once the OS has it: no buffer of the sink's own holds lines back."""
+    path = tmp_path / "out.jsonl"
+    with FileSink(path) as sink:
+        sink.send(Outbox.of(["t"] * 3, [b"1", b"2", b"3"]))
+        assert (sink.stats.accepted, sink.stats.acknowledged, sink.stats.in_flight) == (3, 3, 0)
+        assert path.read_bytes() == b"1\n2\n3\n"  # read through another handle, before any flush or close
+        sink.flush()
+        assert sink.stats.in_flight == 0
+
+
+def _partial_then_full(monkeypatch, allowed: int):
+    """os.write takes ``allowed`` more bytes in all, then fails with ENOSPC, as a filling disk does."""
+    import errno
+    import os as real_os
+
+    left = [allowed]
+    write = real_os.write
+
+    def filling(fd, data):
+        if left[0] <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        n = write(fd, bytes(data)[: left[0]])
+        left[0] -= n
+        return n
+
+    monkeypatch.setattr("metersim.sinks.file.os.write", filling)
+
+
+def test_a_disk_that_fills_mid_line_keeps_complete_lines_only_and_counts_exactly(tmp_path, monkeypatch):
+    path = tmp_path / "out.jsonl"
+    sink = FileSink(path)
+    sink.open()
+    sink.send(Outbox.of(["t"] * 2, [b"aaaa", b"bbbb"]))  # 10 bytes
+    _partial_then_full(monkeypatch, 7)  # "cccc\ndd" of the next outbox fits, then the disk is full
+    with pytest.raises(OutputNotWritableError, match=r"cannot write .*out\.jsonl: No space left on device"):
+        sink.send(Outbox.of(["t"] * 3, [b"cccc", b"dddd", b"eeee"]))
+    sink.close()  # the failure was reported once
+    assert path.read_bytes() == b"aaaa\nbbbb\ncccc\n"  # the cut line "dd" is gone
+    assert (sink.stats.accepted, sink.stats.acknowledged, sink.stats.errors) == (5, 3, 2)
+    assert sink.stats.in_flight == 0
+
+
+def test_a_resumed_file_that_fills_is_cut_back_to_its_last_complete_line(tmp_path, monkeypatch):
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(b"old1\nold2\nhal")  # a killed run left half a line
+    sink = FileSink(path, append=True)
+    sink.open()
+    assert path.read_bytes() == b"old1\nold2\n"
+    _partial_then_full(monkeypatch, 3)
+    with pytest.raises(OutputNotWritableError):
+        sink.send(Outbox.of(["t"], [b"new1"]))
+    sink.close()
+    assert path.read_bytes() == b"old1\nold2\n"
+    assert (sink.stats.accepted, sink.stats.acknowledged, sink.stats.errors) == (1, 0, 1)

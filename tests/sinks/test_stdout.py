@@ -77,3 +77,40 @@ def test_a_buffered_pipe_fails_as_soon_as_a_write_reaches_the_pipe():
     finally:
         with contextlib.suppress(OSError):
             stream.close()
+
+
+def test_every_send_reaches_the_os_so_nothing_is_in_flight():
+    read_end, write_end = os.pipe()
+    stream = os.fdopen(write_end, "wb", buffering=io.DEFAULT_BUFFER_SIZE)
+    try:
+        sink = StdoutSink(stream)
+        sink.send(outbox(b"a", b"b"))
+        assert os.read(read_end, 100) == b"a\nb\n"  # not left in Python's buffer
+        assert (sink.stats.accepted, sink.stats.acknowledged, sink.stats.in_flight) == (2, 2, 0)
+    finally:
+        stream.close()
+        os.close(read_end)
+
+
+def test_a_reader_that_goes_away_between_sends_is_the_sinks_own_error_not_a_silent_flush():
+    """Before, small writes sat in Python's buffer, counted as acknowledged, and the final flush
+    swallowed the broken pipe: a run whose reader had gone reported every line as delivered."""
+    read_end, write_end = os.pipe()
+    stream = os.fdopen(write_end, "wb", buffering=io.DEFAULT_BUFFER_SIZE)
+    sink = StdoutSink(stream)
+    try:
+        sink.send(outbox(b"first"))
+        os.close(read_end)  # `| head -n 1` has what it wanted
+        with pytest.raises(OutputNotWritableError) as error:
+            sink.send(outbox(b"second", b"third"))
+        assert str(error.value) == "cannot write to stdout: Broken pipe"
+        assert isinstance(error.value.__context__, BrokenPipeError)  # how the CLI knows to end quietly
+        assert (sink.stats.accepted, sink.stats.acknowledged, sink.stats.errors) == (3, 1, 2)
+        sink.flush()  # reported once, by the send that met it
+        sink.close()
+        with pytest.raises(OutputNotWritableError):  # and nothing more is written
+            sink.send(outbox(b"fourth"))
+        assert sink.stats.errors == 3
+    finally:
+        with contextlib.suppress(OSError):
+            stream.close()

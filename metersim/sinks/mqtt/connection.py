@@ -19,6 +19,7 @@ and ``gave_up`` turns true; its owner decides what to raise.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import socket
 import ssl
@@ -36,7 +37,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from metersim.errors import BrokerUnreachableError, TlsError
 from metersim.sinks.mqtt.loop import READ, WRITE
-from metersim.sinks.mqtt.tls import is_tls_failure, ssl_reason
+from metersim.sinks.mqtt.tls import RESET_IN_HANDSHAKE, ended_tls, is_tls_failure, ssl_reason, tls_refusal
 
 #: first pause between reconnect attempts [s]; doubles per failed attempt up to ``reconnect_max_s``
 BACKOFF_START_S = 0.25
@@ -66,6 +67,13 @@ class Connection:
         The broker.
     keepalive_s, connect_timeout_s, reconnect_max_s, give_up_s
         Timings [s], as in the ``mqtt`` output of the scenario.
+    tls
+        Whether ``client`` speaks TLS (``mqtts://``): then a connection that fails in its handshake,
+        or that the broker ends with a TLS alert before its CONNACK (a client certificate it
+        requires and did not get), is a :class:`TlsError`, and so is one reset during the handshake
+        (a plain MQTT listener does that to a TLS ClientHello).
+    client_cert
+        Whether the client presents a certificate (tls.cert_file): only for the wording of errors.
     log
         Receives one line per state change. Never receives credentials.
     """
@@ -83,6 +91,8 @@ class Connection:
         log: Callable[[str], None],
         on_discard: Callable[[], str] | None = None,
         on_drained: Callable[[], None] | None = None,
+        tls: bool = False,
+        client_cert: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -107,6 +117,11 @@ class Connection:
         self._down_since: float | None = None  # monotonic [s]; None while the broker is reachable
         self._refusal: str | None = None  # CONNACK refusal of the current attempt
         self._connect_exc: BaseException | None = None  # socket/TLS failure of the current attempt
+        self.tls = tls
+        self.client_cert = client_cert
+        # paho swallows the OSError (an SSLError among them) that ends a connection and returns only
+        # MQTT_ERR_CONN_LOST; while an attempt waits for its CONNACK this logger keeps it for us
+        self._swallowed = _SwallowedErrors()
         client.connect_timeout = connect_timeout_s
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -196,7 +211,7 @@ class Connection:
             self._backoff_s = min(self._backoff_s * 2, self.reconnect_max_s)
         note = self._on_discard() if self._on_discard is not None else ""
         lost = f", {note}" if note else ""
-        self._log(f"mqtt: connection to {self.address} lost ({reason}){lost}, reconnecting")
+        self._log(f"mqtt: warning: connection to {self.address} lost ({reason}){lost}, reconnecting")
 
     def close(self) -> None:
         """Send DISCONNECT if a socket is open, then close it; never raises."""
@@ -254,6 +269,17 @@ class Connection:
         if is_tls_failure(exc):
             assert exc is not None
             return TlsError(f"TLS handshake with {where} failed: {ssl_reason(exc)}")
+        if self.tls and isinstance(exc, RESET_IN_HANDSHAKE):
+            assert exc is not None
+            return TlsError(
+                f"TLS handshake with {where} failed: {ssl_reason(exc)} (is it a plain MQTT listener? then use mqtt://)"
+            )
+        swallowed = self._swallowed.caught
+        if self.tls and self._refusal is None and ended_tls(swallowed):
+            assert swallowed is not None
+            return TlsError(
+                f"the TLS connection to {where} was ended before CONNACK: {tls_refusal(swallowed, self.client_cert)}"
+            )
         if self._refusal is not None:
             return BrokerUnreachableError(f"{where} refused the connection: {self._refusal.split(': ', 1)[-1]}")
         if self.state is State.CONNECTING:
@@ -276,6 +302,8 @@ class Connection:
         self._connecting_since = time.monotonic()
         self._refusal = None
         self._connect_exc = None
+        self._swallowed.caught = None
+        self._client.enable_logger(self._swallowed)
         try:
             rc = self._client.reconnect()
         except (OSError, ssl.CertificateError, ValueError) as exc:
@@ -286,6 +314,10 @@ class Connection:
             self._attempt_failed(mqtt.error_string(rc))
 
     def _attempt_failed(self, reason: str) -> None:
+        self._client.disable_logger()
+        swallowed = self._swallowed.caught
+        if self.tls and ended_tls(swallowed) and self._refusal is None and swallowed is not None:
+            reason = f"TLS: {ssl_reason(swallowed)}"
         self.state = State.DOWN
         self.last_reason = reason
         if self._down_since is None:
@@ -306,6 +338,7 @@ class Connection:
         if reason_code.is_failure:
             self._refusal = f"broker refused the connection: {reason_code}"
             return
+        client.disable_logger()  # paho logs every packet to it: not on the publishing path
         self.state = State.UP
         self._up_since = self._misc_at = time.monotonic()
         if self._down_since is not None:
@@ -325,6 +358,22 @@ class Connection:
             return
         reason = "closed by the broker" if flags.is_disconnect_packet_from_server else "connection lost"
         self.lost(reason)
+
+
+class _SwallowedErrors(logging.Logger):
+    """A logger for paho's ``enable_logger()`` that keeps the last exception paho logged and swallowed.
+
+    It is never registered with :mod:`logging` and emits nothing.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("metersim.mqtt.paho", logging.DEBUG)
+        self.caught: BaseException | None = None
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        for arg in args:
+            if isinstance(arg, BaseException):
+                self.caught = arg
 
 
 def _describe_connect_error(exc: BaseException, timeout_s: float) -> str:

@@ -321,6 +321,8 @@ class MqttSink(SinkBase):
             log=self._log,
             on_discard=self._flow.discarded if qos0 else None,
             on_drained=self._flow.drained if qos0 else None,
+            tls=output.uses_tls,
+            client_cert=output.tls is not None and output.tls.cert_file is not None,
         )
 
 

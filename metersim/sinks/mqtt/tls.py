@@ -7,6 +7,7 @@ reasons are turned into short lower-case phrases.
 
 from __future__ import annotations
 
+import re
 import ssl
 
 import paho.mqtt.client as mqtt
@@ -72,8 +73,12 @@ def ssl_reason(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLError) and exc.reason:
         return str(exc.reason).lower().replace("_", " ")
     if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc) or type(exc).__name__
+        return _SOURCE_LINE.sub("", exc.strerror).lower()
+    return _SOURCE_LINE.sub("", str(exc)) or type(exc).__name__
+
+
+#: the " (_ssl.c:2427)" that CPython appends to some SSL errors
+_SOURCE_LINE = re.compile(r" \(_ssl\.c:\d+\)$")
 
 
 def _no_password() -> bytes:
@@ -86,3 +91,26 @@ def _readable(path: str, field: str) -> None:
             pass
     except OSError as exc:
         raise TlsError(f"{field} {path}: {(exc.strerror or str(exc)).lower()}") from None
+
+
+#: what a TLS client sees when the peer ends the TCP connection in the middle of its handshake
+RESET_IN_HANDSHAKE = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
+
+
+def ended_tls(exc: BaseException | None) -> bool:
+    """Whether a TLS connection that was up (handshake done, CONNACK awaited) ended in the TLS layer.
+
+    With TLS 1.3 a client learns only now that the broker rejected its certificate (or the lack of
+    one): by an alert, or, when the broker closes at once, by an EOF or a reset.
+    """
+    return is_tls_failure(exc) or isinstance(exc, RESET_IN_HANDSHAKE)
+
+
+def tls_refusal(exc: BaseException, client_cert: bool) -> str:
+    """The reason, with the usual cause named: a client certificate the broker requires or refused."""
+    reason = ssl_reason(exc)
+    if "certificate required" in reason:
+        return f"{reason} (the broker requires a client certificate: set tls.cert_file and tls.key_file)"
+    if client_cert:
+        return f"{reason} (did the broker refuse the client certificate of tls.cert_file?)"
+    return f"{reason} (does the broker require a client certificate? set tls.cert_file and tls.key_file)"
