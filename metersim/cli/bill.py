@@ -35,19 +35,19 @@ def main(args: argparse.Namespace, console: Console) -> int:
         return ConfigError.exit_code
     check_writable([("bills", args.out)])
     from metersim.ledger.bill_files import write_bills
-    from metersim.ledger.billing import BillObserver
+    from metersim.ledger.billing import BillObserver, bills_with_registered
     from metersim.simulation import Simulation
 
-    observer = BillObserver(scenario)
+    observer, registered = BillObserver(scenario), BillObserver(scenario, basis="registered")
     simulation = Simulation(
         scenario.without_outputs(),
         name=scenario_name(args),
-        observers=[observer],
+        observers=[observer, registered],
         console=console,
         progress=not args.quiet,
     )
     simulation.run()
-    bills = observer.bills()
+    bills = bills_with_registered(observer.bills(), registered.bills())
     write_bills(bills, args.out)
     if not args.quiet:
         console.print(f"{len(bills):,} bills written to {args.out}", markup=False, highlight=False)

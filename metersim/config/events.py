@@ -131,4 +131,3 @@ class CommsConfig(Model):
     targets: dict[str, Probabilities] = Field(
         default_factory=dict, description="per meter or concentrator id: probabilities instead of `faults`"
     )
-

@@ -11,6 +11,7 @@ from typing_extensions import Self
 
 from metersim.config.base import Float, Model, NotBool, Seconds, StrictInt, format_fields, topic_unsafe
 from metersim.config.events import CommsConfig, ConcentratorConfig, SupplyConfig
+from metersim.config.faults import MeterFaultsConfig, TheftConfig
 from metersim.config.ids import IdPattern, IdSpace
 from metersim.timebase import SECONDS_PER_DAY, zone
 
@@ -105,6 +106,8 @@ class MeterGroup(Model):
     concentrator: ConcentratorConfig | None = Field(None, description="meters reach the head-end through DCUs")
     supply: SupplyConfig | None = Field(None, description="load shedding, outages, gas supply windows")
     comms: CommsConfig | None = Field(None, description="link outages with store-and-forward, drops, duplicates")
+    faults: MeterFaultsConfig | None = Field(None, description="clock drift, stuck registers, spikes, rollover, ...")
+    theft: TheftConfig | None = Field(None, description="bypass, magnet and earth-return theft, cover opening")
     register_digits: StrictInt = Field(6, ge=3, le=9, description="integer digits of the registers; they roll over")
     scale_sigma: Float = Field(0.3, ge=0, le=2, description="lognormal sigma of the per-meter annual scale")
     noise_sigma: Float = Field(0.25, ge=0, le=2, description="lognormal sigma of the per-interval noise")

@@ -316,13 +316,19 @@ class Engine:
         labels: tuple[Label, ...] = ()
         if self.transforms:
             batches, found = [], []
+            events = [true.events] if true.events is not None else []
             for batch in true.batches():
                 for transform in self.transforms:
                     batch, new = transform(batch)
                     found += new
+                    logged = getattr(transform, "events", None)  # a fault that logs meter events (tamper)
+                    if logged is not None and not batch.meters.grid_side:
+                        rows, time_s, code = logged(batch)
+                        if len(rows):
+                            events.append(EventBatch(batch.meters, batch.meters_at[rows], time_s, code, time_s))
                 batches.append(batch)
             grid = batches[1] if len(batches) > 1 else None
-            published = GroupInterval(true.start_s, true.end_s, true.seq, batches[0], grid, true.events)
+            published = GroupInterval(true.start_s, true.end_s, true.seq, batches[0], grid, _merged(events))
             labels = tuple(found)
         labels = true.labels + labels
         self.counters.labels += len(labels)
@@ -371,3 +377,18 @@ class Engine:
         if force or now - counters.progress_at >= _PROGRESS_EVERY_S:
             counters.progress_at = now
             self.on_progress(counters)
+
+
+def _merged(parts: list[EventBatch]) -> EventBatch | None:
+    """The events of one interval (all about one meter set), in time order (stable)."""
+    if len(parts) < 2:
+        return parts[0] if parts else None
+    first = parts[0]
+    merged = EventBatch(
+        first.meters,
+        np.concatenate([p.meters_at for p in parts]),
+        np.concatenate([p.time_s for p in parts]),
+        np.concatenate([p.code for p in parts]).astype(np.int16),
+        np.concatenate([p.sent_s for p in parts]),
+    )
+    return merged.take(np.argsort(merged.time_s, kind="stable"))

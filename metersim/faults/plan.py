@@ -7,16 +7,44 @@ from collections.abc import Sequence
 from metersim.engine import Transform, Window
 from metersim.errors import ConfigError
 from metersim.faults.comms import CommsFaults, comms_params
+from metersim.faults.meter import MeterFaults
+from metersim.faults.theft import Theft
 from metersim.fleet.concentrators import build_paths
 from metersim.group import GroupSimulator
 
 
 def scenario_transforms(simulators: Sequence[GroupSimulator], seed: int, window: Window) -> list[Transform]:
-    """One :class:`CommsFaults` per group with a ``comms`` section (after any other fault: it decides
-    when a reading leaves, so it must see the final reading)."""
+    """Per group: its meter faults, its theft, then its communication faults (last: they decide when
+    a reading leaves, so they must see the final reading)."""
     transforms: list[Transform] = []
     for simulator in simulators:
         group = simulator.group
+        span = (window.start_s, window.end_s)
+        wrap_milli = 10**group.register_digits * 1000
+        meters = simulator.attributes.meters
+        # what the meter registers goes wrong first, then theft changes what it is made to register
+        if group.faults is not None:
+            faults = MeterFaults(
+                group.faults,
+                seed=seed,
+                group=group.name,
+                count=group.count,
+                window=span,
+                meters=meters,
+                wrap_milli=wrap_milli,
+            )
+            transforms += [] if faults.idle else [faults]
+        if group.theft is not None:
+            theft = Theft(
+                group.theft,
+                seed=seed,
+                group=group.name,
+                count=group.count,
+                window=span,
+                meters=meters,
+                wrap_milli=wrap_milli,
+            )
+            transforms += [] if theft.idle else [theft]
         if group.comms is None:
             continue
         try:
@@ -25,15 +53,14 @@ def scenario_transforms(simulators: Sequence[GroupSimulator], seed: int, window:
         except ValueError as exc:
             raise ConfigError(f"fleet group {group.name!r}: {exc}") from None
         supply = simulator.supply
-        faults = CommsFaults(
+        comms = CommsFaults(
             params,
             seed=seed,
             group=group.name,
             paths=paths,
-            meters=simulator.attributes.meters,
-            window=(window.start_s, window.end_s),
+            meters=meters,
+            window=span,
             restored_at=supply.schedule.restored_at if supply is not None else None,
         )
-        if not faults.idle:
-            transforms.append(faults)
+        transforms += [] if comms.idle else [comms]
     return transforms

@@ -19,6 +19,9 @@ standing_charge    decimal128(38, 2)  days x standing charge per day, rounded [c
 subtotal           decimal128(38, 2)  the sum of the lines [currency]
 tax_<name>         decimal128(38, 2)  each tax [currency]
 total              decimal128(38, 2)  subtotal + taxes [currency]
+basis              string             ``true``: from the true consumption (what the customer owes);
+                                      ``registered``: from what the meter recorded, written only for a
+                                      meter and period where the two differ (theft, meter faults)
 =================  =================  ===================================================================
 
 Money is exact: CSV writes it with two decimals (``3.05``), Parquet as decimal128(38, 2). A band or tax
@@ -39,7 +42,7 @@ from metersim.ledger.bills import Bill
 from metersim.ledger.truth import require_pyarrow
 from metersim.timebase import SECONDS_PER_DAY
 
-_TEXT = ("meter_id", "period", "currency", "unit")
+_TEXT = ("meter_id", "period", "currency", "unit", "basis")
 
 
 def _columns(bills: list[Bill]) -> tuple[list[str], list[str]]:
@@ -60,7 +63,7 @@ def _rows(bills: list[Bill]) -> tuple[list[str], list[dict[str, Any]]]:
     bands, taxes = _columns(bills)
     header = [
         "meter_id", "period", "currency", "days", "seconds", "unit", *(f"units_{b}" for b in bands),
-        "energy_charge", "standing_charge", "subtotal", *(f"tax_{t}" for t in taxes), "total",
+        "energy_charge", "standing_charge", "subtotal", *(f"tax_{t}" for t in taxes), "total", "basis",
     ]  # fmt: skip
     rows = []
     for bill in bills:
@@ -75,6 +78,7 @@ def _rows(bills: list[Bill]) -> tuple[list[str], list[dict[str, Any]]]:
             "standing_charge": bill.standing_charge,
             "subtotal": bill.subtotal,
             "total": bill.total,
+            "basis": bill.basis,
         }
         row.update({f"units_{b}": u for b, u in bill.band_units.items()})
         row.update({f"tax_{t.description}": t.amount for t in bill.taxes})

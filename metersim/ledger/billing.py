@@ -6,6 +6,8 @@ a theft that changes what a meter publishes does not change what its customer re
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from metersim.config import Scenario
@@ -17,16 +19,22 @@ from metersim.tariffs import BandSchedule
 
 
 class BillObserver(Observer):
-    """Accumulates each tariffed group's true import per billing period and band."""
+    """Accumulates each tariffed group's import per billing period and band.
 
-    def __init__(self, scenario: Scenario) -> None:
-        self.scenario = scenario
+    ``basis="true"`` (the default) bills the true import; ``"registered"`` what the meters recorded
+    (the published batch: theft and meter faults included), the bill a head-end would compute.
+    """
+
+    def __init__(self, scenario: Scenario, basis: str = "true") -> None:
+        if basis not in ("true", "registered"):
+            raise ValueError(f"basis must be 'true' or 'registered', got {basis!r}")
+        self.scenario, self.basis = scenario, basis
         self.accumulators: dict[str, BillAccumulator] = {}
         self._groups = {g.name: g for g in scenario.fleet}
 
     def observe(self, observation: Observation) -> None:
         true = observation.true
-        batch = true.meters
+        batch = true.meters if self.basis == "true" else observation.published.meters
         group = self._groups[batch.meters.group]
         if group.tariff is None:
             return
@@ -47,4 +55,17 @@ class BillObserver(Observer):
             accumulator.add(true.start_s, interval_s if k == 0 else 0, band, consumption)
 
     def bills(self) -> list[Bill]:
-        return [bill for accumulator in self.accumulators.values() for bill in accumulator.bills()]
+        out = [bill for accumulator in self.accumulators.values() for bill in accumulator.bills()]
+        return out if self.basis == "true" else [replace(bill, basis=self.basis) for bill in out]
+
+
+def bills_with_registered(true: list[Bill], registered: list[Bill]) -> list[Bill]:
+    """The true bills, each followed by its "as registered" bill where that differs in consumption."""
+    recorded = {(b.meter_id, b.period): b for b in registered}
+    out = []
+    for bill in true:
+        out.append(bill)
+        other = recorded.get((bill.meter_id, bill.period))
+        if other is not None and other.band_units != bill.band_units:
+            out.append(other)
+    return out

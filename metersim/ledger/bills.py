@@ -82,6 +82,7 @@ class Bill:
     taxes: list[BillLine]
     total: Decimal
     unit: str = ""  # of band_units and the energy lines: "kWh" or "m3"
+    basis: str = "true"  # "true": what the customer consumed; "registered": what the meter recorded
 
     @property
     def standing_charge(self) -> Decimal:

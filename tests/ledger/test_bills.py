@@ -271,7 +271,7 @@ def test_write_bills_csv_round_trip(tmp_path: Path) -> None:
         reader = csv.DictReader(handle)
         assert reader.fieldnames == [
             "meter_id", "period", "currency", "days", "seconds", "unit", "units_night", "units_day",
-            "energy_charge", "standing_charge", "subtotal", "tax_VAT", "total",
+            "energy_charge", "standing_charge", "subtotal", "tax_VAT", "total", "basis",
         ]  # fmt: skip
         rows = list(reader)
     assert len(rows) == len(bills)

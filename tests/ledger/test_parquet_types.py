@@ -219,7 +219,7 @@ def test_a_parquet_weather_log_without_pyarrow_is_a_missing_dependency(tmp_path,
 def bill_types(header: list[str]) -> dict[str, pa.DataType]:
     expected: dict[str, pa.DataType] = {}
     for name in header:
-        if name in ("meter_id", "period", "currency", "unit"):
+        if name in ("meter_id", "period", "currency", "unit", "basis"):
             expected[name] = pa.string()
         elif name == "days" or name.startswith("units_"):
             expected[name] = pa.float64()
@@ -242,7 +242,7 @@ def assert_bills_equal(csv_path: Path, parquet_path: Path) -> None:
             value, text = p[name], c[name]
             if text == "":
                 assert value is None, name
-            elif name in ("meter_id", "period", "currency", "unit"):
+            elif name in ("meter_id", "period", "currency", "unit", "basis"):
                 assert value == text, name
             elif name == "seconds":
                 assert value == int(text) == Decimal(c["days"]) * 86400, name
