@@ -31,15 +31,26 @@ def test_full_disk_is_reported_and_counted():
     sink.close()
 
 
-def test_nothing_is_in_flight_every_line_is_in_the_file_once_sent(tmp_path):
-    """A line counts as acknowledged once the OS has it: no buffer of the sink's own holds lines back."""
+def test_a_line_counts_as_acknowledged_once_the_os_has_it(tmp_path):
+    """Lines wait in the sink's buffer (accepted) until a flush hands them to the OS (acknowledged)."""
     path = tmp_path / "out.jsonl"
     with FileSink(path) as sink:
         sink.send(Outbox.of(["t"] * 3, [b"1", b"2", b"3"]))
-        assert (sink.stats.accepted, sink.stats.acknowledged, sink.stats.in_flight) == (3, 3, 0)
-        assert path.read_bytes() == b"1\n2\n3\n"  # read through another handle, before any flush or close
+        assert (sink.stats.accepted, sink.stats.acknowledged) == (3, 0)
+        assert path.read_bytes() == b""
         sink.flush()
-        assert sink.stats.in_flight == 0
+        assert (sink.stats.accepted, sink.stats.acknowledged) == (3, 3)
+        assert path.read_bytes() == b"1\n2\n3\n"  # read through another handle, before close
+    assert path.read_bytes() == b"1\n2\n3\n"
+
+
+def test_a_full_buffer_is_written_without_a_flush(tmp_path):
+    path = tmp_path / "out.jsonl"
+    line = b"x" * 1000
+    with FileSink(path) as sink:
+        sink.send(Outbox.of(["t"] * 1100, [line] * 1100))  # over a MiB
+        assert sink.stats.acknowledged == 1100
+        assert path.stat().st_size == 1100 * 1001
 
 
 def _partial_then_full(monkeypatch, allowed: int):
@@ -65,9 +76,11 @@ def test_a_disk_that_fills_mid_line_keeps_complete_lines_only_and_counts_exactly
     sink = FileSink(path)
     sink.open()
     sink.send(Outbox.of(["t"] * 2, [b"aaaa", b"bbbb"]))  # 10 bytes
-    _partial_then_full(monkeypatch, 7)  # "cccc\ndd" of the next outbox fits, then the disk is full
+    sink.flush()
+    _partial_then_full(monkeypatch, 7)  # "cccc\ndd" of the next lines fits, then the disk is full
+    sink.send(Outbox.of(["t"] * 3, [b"cccc", b"dddd", b"eeee"]))
     with pytest.raises(OutputNotWritableError, match=r"cannot write .*out\.jsonl: No space left on device"):
-        sink.send(Outbox.of(["t"] * 3, [b"cccc", b"dddd", b"eeee"]))
+        sink.flush()
     sink.close()  # the failure was reported once
     assert path.read_bytes() == b"aaaa\nbbbb\ncccc\n"  # the cut line "dd" is gone
     assert (sink.stats.accepted, sink.stats.acknowledged, sink.stats.errors) == (5, 3, 2)
@@ -81,8 +94,9 @@ def test_a_resumed_file_that_fills_is_cut_back_to_its_last_complete_line(tmp_pat
     sink.open()
     assert path.read_bytes() == b"old1\nold2\n"
     _partial_then_full(monkeypatch, 3)
+    sink.send(Outbox.of(["t"], [b"new1"]))
     with pytest.raises(OutputNotWritableError):
-        sink.send(Outbox.of(["t"], [b"new1"]))
+        sink.flush()
     sink.close()
     assert path.read_bytes() == b"old1\nold2\n"
     assert (sink.stats.accepted, sink.stats.acknowledged, sink.stats.errors) == (1, 0, 1)
