@@ -232,7 +232,7 @@ class Engine:
                 self.counters.events_published += len(events)
             # once per interval: whether a transform moved or doubled a reading (else none is deferred)
             defer = published is not observation.true and any(
-                b.resend_s is not None or bool((b.sent_s != t.sent_s).any())
+                b is not t and (b.resend_s is not None or bool((b.sent_s != t.sent_s).any()))
                 for b, t in zip(published.batches(), observation.true.batches())
             )
             if published.grid is not None:

@@ -23,9 +23,11 @@ def scenario_transforms(simulators: Sequence[GroupSimulator], seed: int, window:
         wrap_milli = 10**group.register_digits * 1000
         meters = simulator.attributes.meters
         # what the meter registers goes wrong first, then theft changes what it is made to register
-        if group.faults is not None:
-            faults = MeterFaults(
-                group.faults,
+        for config, kind in ((group.faults, MeterFaults), (group.theft, Theft)):
+            if config is None:
+                continue
+            fault = kind(
+                config,  # type: ignore[arg-type]  # each kind gets its own section
                 seed=seed,
                 group=group.name,
                 count=group.count,
@@ -33,18 +35,7 @@ def scenario_transforms(simulators: Sequence[GroupSimulator], seed: int, window:
                 meters=meters,
                 wrap_milli=wrap_milli,
             )
-            transforms += [] if faults.idle else [faults]
-        if group.theft is not None:
-            theft = Theft(
-                group.theft,
-                seed=seed,
-                group=group.name,
-                count=group.count,
-                window=span,
-                meters=meters,
-                wrap_milli=wrap_milli,
-            )
-            transforms += [] if theft.idle else [theft]
+            transforms += [] if fault.idle else [fault]
         if group.comms is None:
             continue
         try:
