@@ -272,7 +272,8 @@ class GroupSimulator:
         frequency = np.round(cfg.frequency_hz * (1 + 0.0004 * noise[:, phases + 1]), 2)
         watts = import_milli * (3600 / self.interval_s)  # Wh per interval -> W
         amps = np.round(watts[:, None] / (phases * volts * power_factor[:, None]), 2)
-        return Instantaneous(volts=volts, amps=amps, power_factor=power_factor, frequency_hz=frequency)
+        neutral = amps[:, 0].copy() if phases == 1 else None
+        return Instantaneous(volts, amps, power_factor, frequency, neutral_amps=neutral)
 
 
 def band_consumption_shares(

@@ -98,9 +98,15 @@ class Instantaneous:
     amps: Array  # per phase [A], shape (meters, phases)
     power_factor: Array  # [-]
     frequency_hz: Array  # [Hz]
+    #: single-phase meters: the neutral conductor's current [A] (equal to the phase's unless current
+    #: returns through earth, a tamper); None for three-phase meters
+    neutral_amps: Array | None = None
 
     def take(self, rows: Array) -> Instantaneous:
-        return Instantaneous(self.volts[rows], self.amps[rows], self.power_factor[rows], self.frequency_hz[rows])
+        neutral = self.neutral_amps[rows] if self.neutral_amps is not None else None
+        return Instantaneous(
+            self.volts[rows], self.amps[rows], self.power_factor[rows], self.frequency_hz[rows], neutral
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,6 +137,9 @@ class ReadingBatch:
     unmetered_milli: Array | None = None  # grid-side: unmetered consumption inside the delivery
     #: when a second copy of the reading leaves [epoch s] (int64; -1 for none): a duplicate delivery
     resend_s: Array | None = None
+    #: the serial number of the meter at the point (int64, shown as ``SN`` + 8 digits): groups whose
+    #: meters can be replaced (``faults.replacement``) publish it, so a backend sees the new meter
+    serial: Array | None = None
 
     def __len__(self) -> int:
         return len(self.meters_at)
@@ -160,6 +169,7 @@ class ReadingBatch:
             losses_milli=pick(self.losses_milli),
             unmetered_milli=pick(self.unmetered_milli),
             resend_s=pick(self.resend_s),
+            serial=pick(self.serial),
         )
 
     def replace(self, **changes: Any) -> ReadingBatch:

@@ -42,7 +42,7 @@ from metersim.progress import ProgressDisplay, ProgressLog, Tracker, about, star
 from metersim.report import RunReport
 from metersim.sinks.base import Interrupted, Sink
 from metersim.sinks.factory import open_sink
-from metersim.state import StateWriter, load_state
+from metersim.state import StateWriter, load_state, restore_transforms
 from metersim.streams import MeterRange, group_key
 from metersim.timebase import format_duration, iso_local, iso_utc, next_boundary, previous_boundary, utc_offset_s
 
@@ -240,13 +240,14 @@ class Simulation:
                 outputs = Outputs(self._open_outputs(stack, resume=saved is not None))
                 simulators = build_groups(scenario, window, self.meters)
                 observers, processes = list(self.observers), list(self.processes)
+                transforms = [*self.transforms, *scenario_transforms(simulators, scenario.simulation.seed, window)]
                 if saved is not None:
                     for simulator in simulators:
                         simulator.restore(saved[1][simulator.group.name])
+                        restore_transforms(transforms, simulator.group.name, saved[1][simulator.group.name])
                 if state_path is not None:
-                    state = StateWriter(state_path, scenario, window, simulators, outputs.flush)
+                    state = StateWriter(state_path, scenario, window, simulators, outputs.flush, transforms)
                     observers.append(stack.enter_context(state))
-                transforms = [*self.transforms, *scenario_transforms(simulators, scenario.simulation.seed, window)]
                 if scenario.truth is not None:
                     truth = scenario.truth
                     ledger = TruthWriter(truth.path, truth.resolved_format, append=saved is not None)

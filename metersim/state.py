@@ -18,9 +18,9 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -63,8 +63,39 @@ def load_state(path: Path, scenario: Scenario) -> tuple[Window, dict[str, dict[s
     return Window(int(meta["start_s"]), int(meta["end_s"])), arrays
 
 
+@runtime_checkable
+class Stateful(Protocol):
+    """A transform with per-meter state of its own (meter faults, theft)."""
+
+    group: str  # the fleet group it changes
+    state_name: str  # prefix of its arrays in the state file
+
+    def state(self) -> dict[str, Array]: ...
+
+    def restore(self, state: dict[str, Array]) -> None: ...
+
+
+def stateful_transforms(transforms: Sequence[object], group: str) -> list[Stateful]:
+    """The transforms of ``group`` that keep state across intervals, in order."""
+    return [t for t in transforms if isinstance(t, Stateful) and t.group == group]
+
+
+def restore_transforms(transforms: Sequence[object], group: str, arrays: dict[str, Array]) -> None:
+    """Continue each stateful transform of ``group`` from the arrays a :class:`StateWriter` saved."""
+    for transform in stateful_transforms(transforms, group):
+        prefix = f"{transform.state_name}."
+        transform.restore({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
+
+
 class StateWriter(Observer):
-    """Keeps each group's state as of its last fully sent interval and saves it at a bounded period."""
+    """Keeps each group's state as of its last interval that went out with every interval before it,
+    and saves it at a bounded period.
+
+    The state of an interval is taken when it is stepped (after the transforms), because a transform
+    may hold some of its readings back (a comms backlog) while later intervals are stepped; it becomes
+    the saved state once that interval and all before it were sent. A resumed run steps the intervals
+    after it again, so a reading still held back is regenerated, never lost.
+    """
 
     def __init__(
         self,
@@ -73,21 +104,40 @@ class StateWriter(Observer):
         window: Window,
         simulators: list[GroupSimulator],
         flush: Callable[[], None],
+        transforms: Sequence[object] = (),
     ) -> None:
-        """``flush`` makes the outputs deliver what they accepted: a state is saved only behind it."""
+        """``flush`` makes the outputs deliver what they accepted: a state is saved only behind it.
+        ``transforms`` with a ``group``, a ``state_name``, ``state()`` and ``restore()`` are saved too."""
         self.path, self.window, self.flush = Path(path), window, flush
         self.every_s = scenario.simulation.state_every_s
         self.fingerprint = fingerprint(scenario)
         self.simulators = {s.group.name: s for s in simulators}
-        self.states = {name: s.state(s.first_seq) for name, s in self.simulators.items()}
+        self.stateful = {name: stateful_transforms(transforms, name) for name in self.simulators}
+        self.states = {name: self._state(name, s.first_seq) for name, s in self.simulators.items()}
+        self.next_seq = {name: s.first_seq for name, s in self.simulators.items()}  # first interval not sent
+        self.taken: dict[str, dict[int, dict[str, Array]]] = {name: {} for name in self.simulators}  # by seq
+        self.done: dict[str, set[int]] = {name: set() for name in self.simulators}  # sent, after a gap
         self._saved_at = -float("inf")
 
+    def _state(self, name: str, next_seq: int) -> dict[str, Array]:
+        state = self.simulators[name].state(next_seq)
+        for transform in self.stateful[name]:
+            state |= {f"{transform.state_name}.{k}": v for k, v in transform.state().items()}
+        return state
+
     def observe(self, observation: Observation) -> None:
-        return None
+        seq = observation.true.seq
+        self.taken[observation.group][seq] = self._state(observation.group, seq + 1)
 
     def sent(self, observation: Observation) -> None:
         name = observation.group
-        self.states[name] = self.simulators[name].state(observation.true.seq + 1)
+        done, taken = self.done[name], self.taken[name]
+        done.add(observation.true.seq)
+        while self.next_seq[name] in done:
+            seq = self.next_seq[name]
+            done.discard(seq)
+            self.states[name] = taken.pop(seq)
+            self.next_seq[name] = seq + 1
         if time.monotonic() - self._saved_at >= self.every_s:
             self.save()
 

@@ -10,6 +10,7 @@ from rich.console import Console
 from metersim.cli.common import add_overrides, load_paths
 from metersim.config.load import scenario_source
 from metersim.errors import ConfigError
+from metersim.faults.plan import reference_problems
 
 
 def add_parser(sub: Any) -> None:
@@ -31,6 +32,12 @@ def main(args: argparse.Namespace, console: Console) -> int:
         except ConfigError as exc:
             status = ConfigError.exit_code
             for problem in exc.problems:
+                console.print(f"{name}: {problem}", markup=False, highlight=False, soft_wrap=True)
+            continue
+        problems = reference_problems(scenario)
+        if problems:
+            status = ConfigError.exit_code
+            for problem in problems:
                 console.print(f"{name}: {problem}", markup=False, highlight=False, soft_wrap=True)
             continue
         groups = len(scenario.fleet)

@@ -2,7 +2,7 @@
 
 Field order is part of the format (byte-identical output for a seed): ``meter_id, schema, commodity,
 ts, interval_s, seq, registers, interval, [export], [power], [instantaneous], [battery_pct], [band],
-[device], [topology], quality, sent_at``. Quantities are the batch's integer thousandths divided by
+[device], [topology], [serial], quality, sent_at``. Quantities are the batch's integer thousandths divided by
 1000; times are ISO 8601 in the meters' local offset.
 """
 
@@ -24,7 +24,7 @@ SCHEMA_ID = "metersim/reading/v1"
 IMPORT_OBIS, EXPORT_OBIS = "1-0:1.8.0", "1-0:2.8.0"
 GAS_OBIS, GAS_CONVERTED_OBIS = "7-0:3.0.0", "7-0:3.2.0"
 PHASE_OBIS = (("1-0:32.7.0", "1-0:31.7.0"), ("1-0:52.7.0", "1-0:51.7.0"), ("1-0:72.7.0", "1-0:71.7.0"))
-POWER_FACTOR_OBIS, FREQUENCY_OBIS = "1-0:13.7.0", "1-0:14.7.0"
+POWER_FACTOR_OBIS, FREQUENCY_OBIS, NEUTRAL_OBIS = "1-0:13.7.0", "1-0:14.7.0", "1-0:91.7.0"
 
 
 def _units(milli: Array) -> list[float]:
@@ -75,9 +75,11 @@ def register_columns(registers: RegisterValues, commodity: str) -> list[tuple[st
 
 
 def instantaneous_values(values: Instantaneous) -> list[dict[str, float]]:
-    """Per-phase voltage and current, power factor and frequency, keyed by OBIS code, per row."""
+    """Per-phase voltage and current (and a single-phase meter's neutral current), power factor and
+    frequency, keyed by OBIS code, per row."""
     phases = values.volts.shape[1]
     volts, amps = values.volts.tolist(), values.amps.tolist()
+    neutral = values.neutral_amps.tolist() if values.neutral_amps is not None else None
     out = []
     for row, (pf, hz) in enumerate(zip(values.power_factor.tolist(), values.frequency_hz.tolist())):
         reading = {}
@@ -85,6 +87,8 @@ def instantaneous_values(values: Instantaneous) -> list[dict[str, float]]:
             volt_obis, amp_obis = PHASE_OBIS[k]
             reading[volt_obis] = volts[row][k]
             reading[amp_obis] = amps[row][k]
+        if neutral is not None:
+            reading[NEUTRAL_OBIS] = neutral[row]
         reading[POWER_FACTOR_OBIS] = pf
         reading[FREQUENCY_OBIS] = hz
         out.append(reading)
@@ -109,6 +113,8 @@ def _extras(batch: ReadingBatch) -> list[tuple[str, list[Any]]]:
     if meters.places is not None:
         places = meters.places
         extras.append(("topology", [places[p] for p in at]))
+    if batch.serial is not None:
+        extras.append(("serial", [f"SN{s:08d}" for s in batch.serial.tolist()]))
     return extras
 
 

@@ -88,7 +88,7 @@ def comms_params(config: CommsConfig, paths: Paths) -> CommsParams:
     targets = [(paths.locate(key), key, q) for key, q in config.targets.items()]
     unknown = [o.path for p, o in outages if p is None] + [key for found, key, _ in targets if found is None]
     if unknown:
-        raise ValueError(f"{paths.group}: no path or meter has the id(s) {sorted(set(unknown))}")
+        raise ValueError(f"comms: no path or meter has the id(s) {sorted(set(unknown))}")
     by_kind: dict[str, dict[int, Probabilities]] = {"path": {}, "meter": {}}
     for found, _, q in targets:
         assert found is not None

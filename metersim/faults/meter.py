@@ -11,14 +11,17 @@ depend on its index in the group alone. An episode ``[start, end)`` hits the int
 * ``spike``: one interval value x ``factor``; ``negative_interval``: one negated. Registers stay right.
 * ``reverse_flow``: over the hit intervals consumption counts as export: interval import 0, import
   registers stand still, export (interval and 2.8.x registers, where the meter has them) grows.
-* ``meter_replacement``: from the interval holding the instant on, a new meter (serial in the label):
-  import register ``U(0, initial_kwh_max)`` (in band 1) plus this interval; export 0.
+* ``meter_replacement``: from the interval holding the instant on, a new meter: a new ``serial`` in the
+  payload (and the label), import register ``U(0, initial_kwh_max)`` (in band 1) plus this interval;
+  export 0. A group with replacements publishes every meter's serial (first ones drawn once per meter).
 * ``rollover``: chosen meters' registers are offset at the run's first reading to start
   ``U(0, headroom_kwh)`` below the wrap, so they roll over in the run. The label spans the run.
 * ``clock_drift``: a chosen meter's clock gains ``s_per_day`` (uniform in the range) from its last
   sync; syncs are every ``sync_every_days`` at a per-meter phase. Published ``end_s`` and ``sent_s``
   shift by ``rint(s_per_day x days since the sync)``, so the interval holding a sync is short (a
-  fast clock) or long (slow) by the drift removed. A label per meter and sync period; ``events``.
+  fast clock) or long (slow) by the drift removed, and its ``quality`` is ``suspect`` (the meter knows
+  it set its clock, as a DLMS profile's "clock adjusted" status). A label per meter and sync period;
+  ``events``.
 
 Cumulative changes are sparse per-meter offsets added to the registers (mod the wrap); ``state``.
 """
@@ -26,159 +29,32 @@ Cumulative changes are sparse per-meter offsets added to the registers (mod the 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import replace
 
 import numpy as np
 
 from metersim._array import Array
 from metersim.config.faults import MeterFaultsConfig
-from metersim.records import EVENT_CODES, Label, ReadingBatch, RegisterValues
-from metersim.streams import CHUNK, MeterRange, Stream, group_key
+from metersim.faults.episodes import (
+    WRAP_MILLI,
+    Detail,
+    Events,
+    Offsets,
+    Rows,
+    Sample,
+    Schedule,
+    apply_offsets,
+    first_end,
+    per_meter,
+)
+from metersim.records import EVENT_CODES, SUSPECT, Label, ReadingBatch
+from metersim.streams import MeterRange, Stream, group_key
 from metersim.timebase import SECONDS_PER_DAY as DAY
 from metersim.timebase import iso_utc
 
-DAYS_PER_YEAR = 365.2425
-MAX_DAYS = 7  # longest episode [d]; also how far back a day's episodes are looked up
-WRAP_MILLI = 10**6 * 1000  # six integer digits (config ``register_digits`` 6) [thousandths]
-Sample = Callable[[np.random.Generator, int], Array]
-Detail = Callable[[int], str]  # the detail of episode j
-Events = tuple[Array, Array, Array]  # (rows of the batch, time_s [epoch s], EVENT_CODES value)
-EMPTY: tuple[Array, Array, Array, Array] = (np.zeros(0, np.int64),) * 3 + (np.zeros((0, 2)),)
 
-
-def per_meter(seed: int, stream: Stream, key: int, meters: MeterRange, kind: int, sample: Sample) -> Array:
-    """``sample(rng, CHUNK)`` per chunk of ``meters`` (always whole chunks), cut to the range."""
-    chunks = range(meters.start // CHUNK, (meters.stop - 1) // CHUNK + 1)
-    parts = [sample(np.random.default_rng([seed, int(stream), key, c, 0, kind]), CHUNK) for c in chunks]
-    return np.concatenate(parts)[: meters.count]
-
-
-def first_end(t: Array | int, e: int, interval_s: int) -> Array:
-    """The first interval end (ends are ``e`` mod ``interval_s``) after instant ``t``."""
-    out: Array = np.asarray(t + (e - np.asarray(t) - 1) % interval_s + 1, dtype=np.int64)
-    return out
-
-
-class Schedule:
-    """Episodes ``(local position, start_s, end_s, u)`` of one fault, drawn day by day; ``u`` is two uniforms."""
-
-    def __init__(
-        self, seed: int, stream: Stream, key: int, meters: MeterRange, kind: int, rate: float, length: Sample
-    ) -> None:
-        self.seed, self.stream, self.key, self.meters, self.kind = seed, stream, key, meters, kind
-        self.rate, self.length = rate / DAYS_PER_YEAR, length
-        self.day: int | None = None
-        self.table = EMPTY
-
-    def _day(self, day: int) -> list[tuple[Array, Array, Array, Array]]:
-        out, m = [], self.meters
-        for c in range(m.start // CHUNK, (m.stop - 1) // CHUNK + 1):
-            rng = np.random.default_rng([self.seed, int(self.stream), self.key, c, 1, day, self.kind])
-            counts = rng.poisson(self.rate, CHUNK)
-            n = int(counts.sum())
-            if n:
-                pos = c * CHUNK + np.repeat(np.arange(CHUNK, dtype=np.int64), counts)
-                start = day * DAY + rng.integers(0, DAY, n)
-                end = start + np.clip(self.length(rng, n), 0, MAX_DAYS * DAY).astype(np.int64)
-                u, keep = rng.random((n, 2)), (pos >= m.start) & (pos < m.stop)
-                out.append((pos[keep] - m.start, start[keep], end[keep], u[keep]))
-        return out
-
-    def around(self, e: int) -> tuple[Array, Array, Array, Array]:
-        """The episodes that start from ``MAX_DAYS + 1`` days before the UTC day of ``e`` to its end."""
-        day = e // DAY
-        if self.day != day:
-            parts = [EMPTY] + [p for d in range(day - MAX_DAYS - 1, day + 1) for p in self._day(d)]
-            self.table = tuple(np.concatenate([p[i] for p in parts]) for i in range(4))  # type: ignore[assignment]
-            self.day = day
-        return self.table
-
-
-class Offsets:
-    """Sparse per-meter register offsets [thousandths]: ``pos`` (sorted local positions) and ``val`` with
-    columns import total, import bands, export total, export bands."""
-
-    def __init__(self, bands: int) -> None:
-        self.bands, self.cols = bands, 2 + 2 * bands
-        self.pos, self.val = np.zeros(0, np.int64), np.zeros((0, self.cols), np.int64)
-
-    def add(self, pos: Array, delta: Array) -> None:
-        if not len(pos):
-            return
-        u, inv = np.unique(np.concatenate([self.pos, pos]), return_inverse=True)
-        val = np.zeros((len(u), self.cols), np.int64)
-        np.add.at(val, inv, np.concatenate([self.val, delta]))
-        self.pos, self.val = u, val
-
-    def get(self, pos: Array) -> Array:
-        at = np.searchsorted(self.pos, pos).clip(0, max(len(self.pos) - 1, 0))
-        out = np.zeros((len(pos), self.cols), np.int64)
-        if len(self.pos):
-            hit = self.pos[at] == pos
-            out[hit] = self.val[at[hit]]
-        return out
-
-    def delta(self, band: Array, imp: Array, exp: Array | None = None) -> Array:
-        """Offset rows for interval changes ``imp`` (import) and ``exp`` (export) in bands ``band``."""
-        d, k, nb = np.zeros((len(imp), self.cols), np.int64), np.arange(len(imp)), self.bands
-        d[:, 0], d[:, 1 + nb] = imp, (0 if exp is None else exp)
-        if nb:
-            d[k, 1 + band], d[k, 2 + nb + band] = imp, (0 if exp is None else exp)
-        return d
-
-    def state(self, prefix: str) -> dict[str, Array]:
-        return {f"{prefix}_pos": self.pos.copy(), f"{prefix}_val": self.val.copy()}  # copies
-
-    def restore(self, prefix: str, state: dict[str, Array]) -> None:
-        self.pos, self.val = np.array(state[f"{prefix}_pos"], np.int64), np.array(state[f"{prefix}_val"], np.int64)
-        self.cols, self.bands = self.val.shape[1], (self.val.shape[1] - 2) // 2
-
-
-def apply_offsets(registers: RegisterValues, rows: Array, off: Array, wrap: int) -> RegisterValues:
-    """The registers with ``off`` (rows of :class:`Offsets` columns) added at ``rows``, rolled over at ``wrap``."""
-    nb = (off.shape[1] - 2) // 2
-
-    def shifted(values: Array | None, col: int, width: int) -> Array | None:
-        if values is None:
-            return None
-        out = np.array(values)
-        if width:
-            out[:, rows] = (out[:, rows] + off[:, col : col + width].T) % wrap
-        else:
-            out[rows] = (out[rows] + off[:, col]) % wrap
-        return out
-
-    return replace(
-        registers,
-        total=(np.array(registers.total) + np.bincount(rows, off[:, 0], len(registers.total)).astype(np.int64)) % wrap,
-        bands=shifted(registers.bands, 1, nb),
-        export_total=shifted(registers.export_total, 1 + nb, 0),
-        export_bands=shifted(registers.export_bands, 2 + nb, nb),
-    )
-
-
-class Rows:
-    """Rows of a batch by local position (position in its MeterSet)."""
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-        self._identity: Array | None = None
-        self._seen: tuple[Array, Array] | None = None
-
-    def of(self, batch: ReadingBatch, pos: Array) -> tuple[Array, Array]:
-        """``(rows, which)``: the rows of the positions ``pos[which]`` that the batch has."""
-        at = batch.meters_at
-        if at is self._identity or (len(at) == self.count and (at == np.arange(len(at))).all()):
-            self._identity = at
-            return pos, np.arange(len(pos))
-        if self._seen is None or self._seen[0] is not at:
-            inverse = np.full(self.count, -1, np.int64)
-            inverse[at] = np.arange(len(at))
-            self._seen = (at, inverse)
-        rows = self._seen[1][pos]
-        which = np.flatnonzero(rows >= 0)
-        return rows[which], which
+def _serials(rng: np.random.Generator, n: int) -> Array:
+    """The serial numbers of the meters first installed (8 digits)."""
+    return rng.integers(0, 10**8, n, dtype=np.int64)
 
 
 class MeterFaults:
@@ -189,6 +65,8 @@ class MeterFaults:
     ``window`` is the run's ``(start_s, end_s)``; labels are clipped to it. ``wrap_milli`` is where the
     registers roll over: ``10**register_digits * 1000``.
     """
+
+    state_name = "faults"  # its arrays in a state file: ``GROUP/faults.NAME``
 
     def __init__(
         self,
@@ -234,6 +112,8 @@ class MeterFaults:
             self.rollover = (pos, np.rint(u[pos, 1] * c.rollover.headroom_kwh * 1000).astype(np.int64))
         schedules = (self.stuck, self.spike, self.negative, self.reverse, self.replacement)
         self.idle = self.drift is None and self.rollover is None and all(s is None for s in schedules)
+        #: the serial number installed at each point, once a replacement can change it
+        self.serial = None if self.replacement is None else per_meter(seed, stream, key, m, 8, _serials)
         self.offsets: Offsets | None = None  # lasting register offsets
         self.owed: Offsets | None = None  # what stuck registers have not counted yet
         self.started = False  # rollover offsets set
@@ -242,7 +122,13 @@ class MeterFaults:
         """Per-meter state, for a state file: the sparse offsets, by name."""
         if self.offsets is None or self.owed is None:
             return {}
-        return {**self.offsets.state("offsets"), **self.owed.state("owed"), "started": np.array([self.started])}
+        serial = {} if self.serial is None else {"serial": self.serial.copy()}
+        return {
+            **self.offsets.state("offsets"),
+            **self.owed.state("owed"),
+            "started": np.array([self.started]),
+            **serial,
+        }
 
     def restore(self, state: dict[str, Array]) -> None:
         """Continue from :meth:`state`."""
@@ -252,6 +138,8 @@ class MeterFaults:
         self.offsets.restore("offsets", state)
         self.owed.restore("owed", state)
         self.started = bool(state["started"][0])
+        if "serial" in state:
+            self.serial = np.array(state["serial"], np.int64)
 
     def _hit(self, schedule: Schedule | None, e: int, i: int, catch_up: int = 0) -> tuple[Array, ...]:
         """Episodes of ``schedule`` hitting the interval ending ``e`` (or ``catch_up`` intervals after it)."""
@@ -311,6 +199,8 @@ class MeterFaults:
             now = np.concatenate([reg.total[rows][None], in_bands, export, export_bands]).T
             offsets.add(pos, target - now - offsets.get(pos) - owed.get(pos))
             serial, last = (u[:, 1] * 1e8).astype(np.int64), np.full(len(pos), 1 << 62)
+            if self.serial is not None:
+                self.serial[pos] = serial
             emit("meter_replacement", pos, first[which], last, start / 1000, lambda j: (
                 f"meter replaced: new serial SN{serial[j]:08d}; its import register starts at {start[j] / 1000} "
                 f"{meters.unit} (plus this interval), export at 0"))  # fmt: skip
@@ -371,6 +261,10 @@ class MeterFaults:
                 end_s[rows] += shift
                 sent_s[rows] += shift
                 changes.update(end_s=end_s, sent_s=sent_s)
+            if (synced := since < i).any():  # the meter knows it set its clock: it flags the interval
+                quality = np.array(batch.quality)
+                quality[rows[synced]] = SUSPECT
+                changes["quality"] = quality
             sync = e - since
             first, last = first_end(sync - 1, e, i), first_end(sync + period - 1, e, i) - i
             emit("clock_drift", pos[which], first, last, rate := rate[which], lambda j: (
@@ -379,6 +273,8 @@ class MeterFaults:
         changes.update({"import_milli": imp} if (imp != r0).any() else {})
         if exp is not None and batch.export_milli is not None and not (exp == batch.export_milli).all():
             changes["export_milli"] = exp
+        if self.serial is not None:
+            changes["serial"] = self.serial[batch.meters_at]
         every = np.union1d(offsets.pos, owed.pos)
         if len(every):
             rows, which = self.rows.of(batch, every)

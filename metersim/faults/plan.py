@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from metersim.config import Scenario
 from metersim.engine import Transform, Window
 from metersim.errors import ConfigError
 from metersim.faults.comms import CommsFaults, comms_params
 from metersim.faults.meter import MeterFaults
-from metersim.faults.theft import Theft
+from metersim.faults.theft import Hooking, Theft
 from metersim.fleet.concentrators import build_paths
+from metersim.fleet.grid import build_topology
 from metersim.group import GroupSimulator
+from metersim.parameters import supply_params
 
 
 def scenario_transforms(simulators: Sequence[GroupSimulator], seed: int, window: Window) -> list[Transform]:
@@ -36,6 +39,8 @@ def scenario_transforms(simulators: Sequence[GroupSimulator], seed: int, window:
                 wrap_milli=wrap_milli,
             )
             transforms += [] if fault.idle else [fault]
+        if group.grid is not None and group.grid.unmetered_pct > 0:
+            transforms.append(Hooking(group.name, group.grid.unmetered_pct, span))
         if group.comms is None:
             continue
         try:
@@ -55,3 +60,25 @@ def scenario_transforms(simulators: Sequence[GroupSimulator], seed: int, window:
         )
         transforms += [] if comms.idle else [comms]
     return transforms
+
+
+def reference_problems(scenario: Scenario) -> list[str]:
+    """What names an id the fleet does not have (a feeder to shed, a path or meter of a comms outage or
+    target), one line each, as a run would report it at its start: for ``metersim validate``."""
+    problems = []
+    for group in scenario.fleet:
+        if group.supply is None and group.comms is None:
+            continue
+        topology = build_topology(group)
+        try:
+            if group.supply is not None:
+                feeders = topology.feeder_ids if topology is not None else []
+                try:
+                    supply_params(group.supply, feeders, scenario.simulation.seed, group.name)
+                except ValueError as exc:
+                    raise ValueError(f"supply.{exc}") from None
+            if group.comms is not None:
+                comms_params(group.comms, build_paths(group, group.concentrator, topology))
+        except ValueError as exc:
+            problems.append(f"fleet group {group.name!r}: {exc}")
+    return problems

@@ -8,6 +8,9 @@ in the event log. ``true_milli`` is never changed; bills of the truth stay right
   and the interval's band) advance by that only; the rest is stolen. One label per meter and
   occurrence of the window (a contiguous run of theft intervals), severity ``1 - f`` (the fraction
   stolen). The tamper events are logged at the window's opening and closing instants (interval starts).
+  Where the group publishes instantaneous values, the currents show it too: a bypass or a magnet
+  lowers the measured phase and neutral currents by ``f``; with earth return only the neutral's
+  (``1-0:91.7.0``) drops, so phase and neutral differ.
 * ``cover_open``: Poisson per meter per UTC day, keyed by ``(seed, THEFT, group, chunk, day, kind)``, at a
   uniform second for ``minutes``: events 44 at the opening, 45 at the closing; registration unchanged.
   The label spans the intervals that overlap the open span, severity = minutes.
@@ -18,11 +21,13 @@ bill "as registered" is the true import less it (or the published ``import_milli
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from metersim._array import Array
 from metersim.config.faults import TheftConfig, Thief
-from metersim.faults.meter import (
+from metersim.faults.episodes import (
     WRAP_MILLI,
     Events,
     Offsets,
@@ -32,7 +37,7 @@ from metersim.faults.meter import (
     first_end,
     per_meter,
 )
-from metersim.records import EVENT_CODES, Label, ReadingBatch
+from metersim.records import EVENT_CODES, Instantaneous, Label, ReadingBatch
 from metersim.streams import MeterRange, Stream, group_key
 from metersim.timebase import SECONDS_PER_DAY as DAY
 from metersim.timebase import iso_utc, zone_offsets
@@ -51,11 +56,26 @@ def _hours_text(hours: Array) -> str:
     return "all hours" if len(on) == 24 else "hours " + ",".join(str(h) for h in on)
 
 
+def _measured(values: Instantaneous, rows: Array, fraction: Array, kind: str) -> Instantaneous:
+    """The currents the meter measures at ``rows`` while ``fraction`` of the load passes through it: a
+    bypass or a saturated current sensor (magnet) lowers phase and neutral alike; with earth return the
+    phase carries the whole load and only the neutral's current (what the meter registers by) drops."""
+    amps = values.amps.copy()
+    neutral = values.neutral_amps.copy() if values.neutral_amps is not None else None
+    if kind != "earth_return":
+        amps[rows] = np.round(amps[rows] * fraction[:, None], 2)
+    if neutral is not None:
+        neutral[rows] = np.round(neutral[rows] * fraction, 2)
+    return replace(values, amps=amps, neutral_amps=neutral)
+
+
 class Theft:
     """The theft of one group's meters: a transform (see :mod:`metersim.engine`).
 
     Arguments as :class:`metersim.faults.meter.MeterFaults`; local hours are those of the batches' time zone.
     """
+
+    state_name = "theft"  # its arrays in a state file: ``GROUP/theft.NAME``
 
     def __init__(
         self,
@@ -131,7 +151,7 @@ class Theft:
         offsets = self.offsets
         lo, hi = int(first_end(self.window[0], e, i)), int(first_end(self.window[1], e, i)) - i
         labels: list[Label] = []
-        imp = batch.import_milli
+        imp, measured = batch.import_milli, None
         for name, pos, fraction, hours, _codes in self.thieves:
             if not self._on(hours, tz, e - i):
                 continue
@@ -142,6 +162,8 @@ class Theft:
             stolen = np.where(r > 0, r - np.floor(r * fraction[which]).astype(np.int64), 0)
             imp[rows] = r - stolen
             offsets.add(pos[which], offsets.delta(batch.band[rows].astype(np.int64), -stolen))
+            if batch.instantaneous is not None:
+                measured = _measured(batch.instantaneous if measured is None else measured, rows, fraction[which], name)
             self.stolen.add(pos[which], np.stack([stolen, np.zeros_like(stolen)], axis=1))
             if e == lo or not self._on(hours, tz, e - 2 * i):
                 last = e
@@ -159,6 +181,8 @@ class Theft:
         changes: dict[str, object] = {}
         if imp is not batch.import_milli:
             changes["import_milli"] = imp
+        if measured is not None:
+            changes["instantaneous"] = measured
         if len(offsets.pos):
             rows, which = self.rows.of(batch, offsets.pos)
             changes["registers"] = apply_offsets(batch.registers, rows, offsets.val[which], self.wrap)
@@ -210,3 +234,29 @@ class Theft:
         rows, time_s, codes = (np.concatenate([p[k] for p in parts]).astype(np.int64) for k in range(3))
         order = np.lexsort((rows, time_s))
         return rows[order], time_s[order], codes[order]
+
+
+class Hooking:
+    """Unmetered hooking ("kunda", DOMAIN.md §4): load wired around every meter, seen only in the energy
+    balance of the grid-side meters (the group step adds it to what they deliver and to the ledger's
+    ``unmetered`` column). This transform only labels it: one ``theft_hooking`` label per grid-side meter
+    over the whole window, severity = the unmetered share of the metered consumption [fraction]."""
+
+    def __init__(self, group: str, unmetered_pct: float, window: tuple[int, int]) -> None:
+        self.group, self.share, self.window = group, unmetered_pct / 100, window
+
+    def __call__(self, batch: ReadingBatch) -> tuple[ReadingBatch, list[Label]]:
+        meters = batch.meters
+        if meters.group != self.group or not meters.grid_side or not len(batch):
+            return batch, []
+        e, i = int(batch.end_s[0]), batch.interval_s
+        if e != self.window[0] + i:  # labelled once, at the window's first interval
+            return batch, []
+        last = self.window[0] + (self.window[1] - self.window[0]) // i * i
+        devices, ids = meters.devices or [], meters.ids
+        return batch, [
+            Label(ids[p], e, last, "theft_hooking", self.share, f"unmetered load of {self.share:.2%} of the "
+                  f"metered consumption on this {devices[p]}: in its delivered energy (and the ledger's `unmetered`), "
+                  "in no customer meter")
+            for p in batch.meters_at.tolist()
+        ]  # fmt: skip

@@ -71,6 +71,28 @@ def test_validate_reports_each_problem_and_exits_2(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ({"supply": {"load_shedding": [{"name": "x", "feeders": ["nope-F9"], "windows": [{"start": "07:00", "end": "08:00"}]}]}},
+         "supply.load_shedding 'x': no feeder 'nope-F9'"),
+        ({"comms": {"outages": [{"path": "lahore-DCU0099", "start": "2026-01-01T01:00:00+05:00", "hours": 1}]}},
+         "comms: no path or meter has the id(s) ['lahore-DCU0099']"),
+        ({"concentrator": {"meters": 5}, "comms": {"targets": {"PK-LESCO-999999": {"drop": 0.5}}}},
+         "comms: no path or meter has the id(s) ['PK-LESCO-999999']"),
+    ],
+)  # fmt: skip
+def test_validate_finds_ids_the_fleet_does_not_have(tmp_path, section, expected):
+    """Found by `validate`, the same line (and exit 2) a run would give at its start."""
+    data = scenario_dict()
+    data["fleet"][0]["grid"] = {"transformers_per_feeder": 2}
+    data["fleet"][0].update(section)
+    result = metersim("validate", str(write(tmp_path, data)))
+    assert result.returncode == 2, result.stderr
+    assert f"fleet group 'lahore': {expected}" in result.stderr
+    assert "Traceback" not in result.stderr and ": ok (" not in result.stderr
+
+
 def test_schema_prints_json_schema():
     result = metersim("schema")
     assert result.returncode == 0

@@ -74,6 +74,7 @@ FIELD_ORDER = [
     "band",
     "device",
     "topology",
+    "serial",
     "quality",
     "sent_at",
 ]
@@ -190,9 +191,13 @@ def test_instantaneous_values_have_the_phases_obis_codes_and_ohms_law(rich, grou
     readings = [r for r in payloads if r["meter_id"].startswith(group)]
     assert readings
     codes = {code for k in range(1, phases + 1) for code in PHASES[k]} | {"1-0:13.7.0", "1-0:14.7.0"}
+    if phases == 1:
+        codes.add("1-0:91.7.0")  # the neutral's current
     for r in readings:
         values = r["instantaneous"]
         assert set(values) == codes
+        if phases == 1:
+            assert values["1-0:91.7.0"] == values["1-0:31.7.0"]  # no theft: what goes in comes back
         power_factor, frequency = values["1-0:13.7.0"], values["1-0:14.7.0"]
         assert 0.7 <= power_factor <= 1.0
         assert frequency == pytest.approx(hertz, rel=0.002)

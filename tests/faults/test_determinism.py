@@ -1,7 +1,6 @@
-"""Every fault kind at once: the same seed gives the same stream, labels and ledger, run after run.
-
-(A speed setting on a window in the past catches up at full speed, so the "paced" run below takes the
-paced engine's code path without waiting; faults are scheduled in simulated time only.)"""
+"""Every fault kind at once: the same seed gives the same stream, labels and ledger, run after run and
+at any speed: flat out, and paced on the wall clock at two speeds (a fixed start is paced from its
+first instant; faults are scheduled in simulated time only, never by the wall clock)."""
 
 from __future__ import annotations
 
@@ -30,8 +29,9 @@ def _run(tmp: Path, name: str, speed: str | float) -> tuple[bytes, bytes, bytes]
 def test_bad_day_is_byte_identical_run_after_run_and_through_the_paced_engine(tmp_path):
     fast = _run(tmp_path, "fast", "max")
     again = _run(tmp_path, "again", "max")
-    paced = _run(tmp_path, "paced", 2 * 3600 / 4)  # two simulated hours in four wall seconds
-    assert fast == again == paced
+    paced = _run(tmp_path, "paced", 2 * 3600 / 3)  # two simulated hours in three wall seconds
+    faster = _run(tmp_path, "faster", 2 * 3600 / 1.5)
+    assert fast == again == paced == faster
     assert fast[2].count(b"\n") > 10  # faults were injected
     assert b"metersim/event/v1" in fast[0]
 

@@ -8,6 +8,7 @@ The scenario (tests/conftest.py): 20 electricity meters PK-LESCO-000001.. at 15 
 from __future__ import annotations
 
 import itertools
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -16,7 +17,8 @@ import pytest
 
 from metersim.config.faults import MeterFaultsConfig
 from metersim.engine import Observer
-from metersim.faults.meter import MeterFaults, Offsets, apply_offsets
+from metersim.faults.episodes import Offsets, apply_offsets
+from metersim.faults.meter import MeterFaults
 from metersim.records import EVENT_CODES, Label, Observation, RegisterValues
 from metersim.simulation import Simulation
 from metersim.sinks.memory import MemorySink
@@ -66,6 +68,10 @@ def run(sc: Any, *transforms: MeterFaults) -> tuple[dict[Key, dict], Log]:
 def milli(reading: dict, what: str = "register") -> int:
     value = reading["registers"]["1-0:1.8.0"] if what == "register" else reading["interval"]["value"]
     return round(value * 1000)
+
+
+def without(reading: dict, field: str) -> dict:
+    return {k: v for k, v in reading.items() if k != field}
 
 
 def seqs(label: Label) -> range:
@@ -146,9 +152,17 @@ def test_replacement_restarts_the_register_and_names_the_new_serial(plain):
         m, s = label.meter_id, seqs(label)[0]
         assert milli(out[m, s]) == round(label.severity * 1000) + milli(plain[m, s], "interval")
         offset = milli(out[m, s]) - milli(plain[m, s])
+        serial = re.search(r"new serial (SN\d{8})", label.detail)[1]
+        assert out[m, s]["serial"] == serial  # the payload names the new meter from its first reading on
         if sum(1 for x in labels if x.meter_id == m) == 1:
             assert all(milli(out[m, k]) - milli(plain[m, k]) == offset for k in range(s, ends + 1))
-            assert all(out[m, k] == plain[m, k] for k in range(s))
+            assert all(out[m, k]["serial"] == serial for k in range(s, ends + 1))
+            assert all(without(out[m, k], "serial") == plain[m, k] for k in range(s))
+            assert len({out[m, k]["serial"] for k in range(s)} - {serial}) == (s > 0)  # the old meter's
+    replaced = {label.meter_id for label in labels}
+    others = {k[0]: r["serial"] for k, r in out.items() if k[0].startswith("PK") and k[0] not in replaced}
+    assert others and all(re.fullmatch(r"SN\d{8}", v) for v in others.values())
+    assert all(out[k]["serial"] == others[k[0]] for k in out if k[0] in others)  # never changes
 
 
 def test_rollover_starts_below_the_wrap_and_wraps_in_the_run(plain):
@@ -172,7 +186,7 @@ def test_clock_drift_shifts_times_by_the_drift_since_the_last_sync(plain):
     for key, reading in out.items():
         shift = parse_instant(reading["ts"]) - parse_instant(plain[key]["ts"])
         assert parse_instant(reading["sent_at"]) - parse_instant(plain[key]["sent_at"]) == shift
-        assert {**reading, "ts": 0, "sent_at": 0} == {**plain[key], "ts": 0, "sent_at": 0}
+        assert {**reading, "ts": 0, "sent_at": 0, "quality": 0} == {**plain[key], "ts": 0, "sent_at": 0, "quality": 0}
         if not any(label.meter_id == key[0] for label in labels):
             assert shift == 0
     for label in labels:
@@ -183,6 +197,10 @@ def test_clock_drift_shifts_times_by_the_drift_since_the_last_sync(plain):
     starts = {(label.meter_id, label.start_s) for label in labels if label.start_s > START + STEP}
     # a sync at t starts a new label at the reading of the interval holding t (the first end >= t)
     assert {(m, t + (START - t) % STEP) for m, t in syncs} == starts and starts
+    # the interval holding a sync is flagged by the meter itself, and only that one
+    synced = {(m, (t + (START - t) % STEP - START) // STEP - 1) for m, t in syncs}
+    assert {key for key, r in out.items() if r["quality"] == "suspect"} == synced
+    assert all(r["quality"] == "valid" for key, r in out.items() if key not in synced)
 
 
 def test_every_kind_at_rate_zero_leaves_no_trace(plain):

@@ -209,3 +209,78 @@ def test_by_hand_bypass_of_every_meter_at_one_half_keeps_the_bands_summing_to_th
     out, labels = again(later)
     assert labels == [] and out.registers.total.tolist() == [1000, 1999, 3000]  # 2007 - 4 - 4
     assert again.stolen_milli()[1].tolist() == [100, 8, 0]
+
+
+class Balance(Observer):
+    """Per grid-side meter and interval: delivered energy, its customers' published imports, the truth."""
+
+    def __init__(self) -> None:
+        self.labels: list[Label] = []
+        self.rows: list[tuple[str, int, int, int, int]] = []  # id, seq, delivered, losses, unmetered
+
+    def observe(self, observation: Observation) -> None:
+        self.labels += observation.labels
+        grid = observation.published.grid
+        if grid is None:  # the gas group
+            return
+        ids = grid.meters.ids
+        for row, at in enumerate(grid.meters_at.tolist()):
+            self.rows.append(
+                (ids[at], observation.true.seq, int(grid.import_milli[row]) - int(grid.export_milli[row]),
+                 int(grid.losses_milli[row]), int(grid.unmetered_milli[row]))
+            )  # fmt: skip
+
+
+@pytest.mark.parametrize("pct", [0, 8])
+def test_hooking_is_labelled_on_each_grid_side_meter_and_only_the_balance_shows_it(pct):
+    data = scenario_dict(duration="6h")
+    data["fleet"][0]["grid"] = {"transformers_per_feeder": 2, "unmetered_pct": pct}
+    sink, balance = MemorySink(), Balance()
+    Simulation(make_scenario(data), sinks=[sink], observers=[balance]).run()
+    readings = sink.readings()
+    grid_ids = {r["meter_id"] for r in readings if "device" in r}
+    hooking = [label for label in balance.labels if label.kind == "theft_hooking"]
+    if pct == 0:
+        assert hooking == [] and all(u == 0 for *_, u in balance.rows)
+        return
+    assert sorted(label.meter_id for label in hooking) == sorted(grid_ids) and len(grid_ids) > 0
+    assert {(label.start_s, label.end_s, label.severity) for label in hooking} == {
+        (START + STEP, START + 6 * 3600, 0.08)
+    }
+    # The stream: a transformer delivers its customers' imports, plus losses and the hooked load
+    customers: dict[tuple[str, int], int] = {}
+    for r in readings:
+        if "device" not in r and r["commodity"] == "electricity":
+            key = (r["topology"]["transformer"], r["seq"])
+            customers[key] = customers.get(key, 0) + round(r["interval"]["value"] * 1000)
+    transformers = [row for row in balance.rows if (row[0], row[1]) in customers]
+    assert transformers
+    for meter_id, seq, delivered, losses, unmetered in transformers:
+        metered = customers[meter_id, seq]
+        assert delivered - metered - losses == unmetered
+        assert unmetered == round(metered * 0.08) or abs(unmetered - metered * 0.08) <= 1 + metered * 0.001
+
+
+@pytest.mark.parametrize("kind", ["earth_return", "bypass"])
+def test_theft_shows_in_the_measured_currents(kind):
+    data = scenario_dict(duration="1d")
+    data["fleet"][0]["instantaneous"] = {"phases": 1}
+    sc = make_scenario(data)
+    plain_out = run(sc)[0]
+    section = {"fraction": 0.5, "registered_fraction": [0.25, 0.25], "hours": [18, 19, 20]}
+    out, log = run(sc, theft(sc, **{kind: section}))
+    thieves = {label.meter_id for label in log.labels}
+    assert thieves
+    phase, neutral = "1-0:31.7.0", "1-0:91.7.0"
+    for key, reading in out.items():
+        if reading["commodity"] == "gas":
+            continue
+        now, before = reading["instantaneous"], plain_out[key]["instantaneous"]
+        if key[0] in thieves and key[1] in EVENING:
+            # earth return: the phase carries the whole load; the neutral (what registers) a quarter
+            quarter = pytest.approx(before[phase] * 0.25, abs=0.0051)  # rounded to 0.01 A
+            assert now[phase] == (before[phase] if kind == "earth_return" else quarter)
+            assert now[neutral] == quarter
+            assert before[neutral] == before[phase]
+        else:
+            assert now == before  # honest meters, and thieves outside their hours
