@@ -7,15 +7,18 @@ encoders what the numbers look like on the wire.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 
 from metersim._array import Array
 from metersim.calendar import day_types
 from metersim.config import Climate, Tariff
+from metersim.errors import ConfigError
 from metersim.fleet import MeterAttributes
+from metersim.fleet.concentrators import build_paths, concentrator_ids
 from metersim.interruptions import GroupSupply
 from metersim.model.electricity import ElectricityModel, ElectricityParams
 from metersim.model.gas import GasModel, battery_percent
@@ -84,6 +87,8 @@ class GroupSimulator:
             make_ids=attributes.meter_ids,
             places=topology.meter_fields(meters) if topology is not None else None,
             band_names=band_names,
+            hardware=tuple(group.hardware.model_dump().items()) if group.hardware is not None else (),
+            make_concentrators=_concentrators(attributes),
         )
         self.model: ElectricityModel | GasModel
         band_shares = None
@@ -274,6 +279,18 @@ class GroupSimulator:
         amps = np.round(watts[:, None] / (phases * volts * power_factor[:, None]), 2)
         neutral = amps[:, 0].copy() if phases == 1 else None
         return Instantaneous(volts, amps, power_factor, frequency, neutral_amps=neutral)
+
+
+def _concentrators(attributes: MeterAttributes) -> Callable[[], list[str]] | None:
+    """What makes the concentrator id of each meter (None without concentrators)."""
+    group = attributes.group
+    if group.concentrator is None:
+        return None
+    try:
+        paths = build_paths(group, group.concentrator, attributes.topology)
+    except ValueError as exc:
+        raise ConfigError(f"fleet group {group.name!r}: {exc}") from None
+    return partial(concentrator_ids, paths, attributes.meters)
 
 
 def band_consumption_shares(

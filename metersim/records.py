@@ -8,8 +8,8 @@ the ledger read and nothing writes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,10 @@ class MeterSet:
     #: ``transformer`` or ``feeder`` per grid-side meter; None for customer meters
     devices: list[str] | None = field(default=None, repr=False)
     band_names: tuple[str, ...] | None = None  # the tariff's bands, None without a tariff
+    #: ``(("manufacturer", ...), ("model", ...), ("firmware", ...))`` of the group's meters; () when not given
+    hardware: tuple[tuple[str, str], ...] = ()
+    #: the concentrator (DCU) id of each meter, built on first use; None where meters reach the head-end directly
+    make_concentrators: Callable[[], list[str]] | None = field(default=None, repr=False)
 
     @property
     def unit(self) -> str:
@@ -54,6 +58,16 @@ class MeterSet:
     @property
     def grid_side(self) -> bool:
         return self.devices is not None
+
+    @cached_property
+    def concentrators(self) -> list[str] | None:
+        """The concentrator id of each meter, or None without concentrators."""
+        if self.make_concentrators is None:
+            return None
+        ids = self.make_concentrators()
+        if len(ids) != self.count:
+            raise ValueError(f"{self.group}: {len(ids)} concentrator ids for {self.count} meters")
+        return ids
 
     @cached_property
     def ids(self) -> list[str]:
@@ -176,6 +190,41 @@ class ReadingBatch:
         """A copy with some fields changed (transforms use this; batches are never changed in place)."""
         return replace(self, **changes)
 
+    @staticmethod
+    def join(parts: Sequence[ReadingBatch]) -> ReadingBatch:
+        """The rows of ``parts`` (batches over one meter set, of one interval length) in one batch, in order:
+        one emission for the readings of several intervals that leave together (a concentrator's upload)."""
+        first = parts[0]
+        if len(parts) == 1:
+            return first
+        if any(p.meters is not first.meters or p.interval_s != first.interval_s for p in parts):
+            raise ValueError("only batches over one meter set and interval length can be joined")
+        arrays = {name: _joined(parts, name) for name in _ROW_FIELDS}
+        if any(p.resend_s is not None for p in parts):  # a duplicate asked for in some: none (-1) in the rest
+            arrays["resend_s"] = np.concatenate(
+                [p.resend_s if p.resend_s is not None else np.full(len(p), -1, np.int64) for p in parts]
+            )
+        registers = RegisterValues(**{n: _joined([p.registers for p in parts], n, _axis(n)) for n in _REGISTER_FIELDS})
+        instant = None
+        if first.instantaneous is not None:
+            values = [p.instantaneous for p in parts]
+            instant = Instantaneous(**{n: _joined(values, n) for n in _INSTANT_FIELDS})
+        return replace(first, **arrays, registers=registers, instantaneous=instant)
+
+
+def _axis(name: str) -> int:
+    return 1 if name in ("bands", "export_bands") else 0  # (bands, meters)
+
+
+def _joined(parts: Sequence[object], name: str, axis: int = 0) -> Any:
+    """Field ``name`` of every part, concatenated; None where no part has it (all or none must)."""
+    values = [getattr(p, name) for p in parts]
+    if all(v is None for v in values):
+        return None
+    if any(v is None for v in values):
+        raise ValueError(f"cannot join batches: only some have {name}")
+    return np.concatenate(values, axis=axis)
+
 
 @dataclass(frozen=True)
 class Label:
@@ -270,8 +319,8 @@ EVENT_NAMES = {code: name for name, code in EVENT_CODES.items()}
 class EventBatch:
     """Meter events (power down/up, tamper, clock set), one per row, for rows ``meters_at`` of ``meters``.
 
-    ``time_s`` is when the meter logged the event; the engine sends it then (a last gasp) unless the
-    meter's link is down, in which case ``sent_s`` is later.
+    ``time_s`` is when the meter logged the event; the engine sends it at ``sent_s`` (so far always
+    ``time_s``: a last gasp leaves as the supply goes; link faults do not hold events back).
     """
 
     meters: MeterSet
@@ -285,3 +334,14 @@ class EventBatch:
 
     def take(self, rows: Array) -> EventBatch:
         return EventBatch(self.meters, self.meters_at[rows], self.time_s[rows], self.code[rows], self.sent_s[rows])
+
+
+#: the per-row arrays of a ReadingBatch (all but ``meters``, ``interval_s``, ``registers``, ``instantaneous``
+#: and ``resend_s``), of RegisterValues and of Instantaneous, for :meth:`ReadingBatch.join`
+_ROW_FIELDS = tuple(
+    f.name
+    for f in fields(ReadingBatch)
+    if f.name not in ("meters", "interval_s", "registers", "instantaneous", "resend_s")
+)
+_REGISTER_FIELDS = tuple(f.name for f in fields(RegisterValues))
+_INSTANT_FIELDS = tuple(f.name for f in fields(Instantaneous))

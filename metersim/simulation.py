@@ -27,6 +27,9 @@ from types import FrameType
 from rich.console import Console
 
 from metersim.config import Climate, DiscardOutput, MeterGroup, MqttOutput, Scenario
+from metersim.config.formats import SENDERS, encoder_options
+from metersim.encoders import Encoder, encoder_for
+from metersim.encoders.sparkplug import SparkplugEncoder
 from metersim.engine import Engine, Observer, Process, Transform, Window
 from metersim.errors import MetersimError
 from metersim.faults.plan import scenario_transforms
@@ -36,7 +39,7 @@ from metersim.ledger.labels import LabelWriter
 from metersim.ledger.truth import TruthWriter
 from metersim.ledger.weather import WeatherLog
 from metersim.model.weather import Weather
-from metersim.outputs import Output, Outputs
+from metersim.outputs import EncoderKey, Output, Outputs
 from metersim.parameters import climate_params
 from metersim.progress import ProgressDisplay, ProgressLog, Tracker, about, start_line
 from metersim.report import RunReport
@@ -237,7 +240,7 @@ class Simulation:
 
         try:
             with _graceful_signals(self._on_signal), ExitStack() as stack:
-                outputs = Outputs(self._open_outputs(stack, resume=saved is not None))
+                outputs = self._open_outputs(stack, resume=saved is not None)
                 simulators = build_groups(scenario, window, self.meters)
                 observers, processes = list(self.observers), list(self.processes)
                 transforms = [*self.transforms, *scenario_transforms(simulators, scenario.simulation.seed, window)]
@@ -315,22 +318,41 @@ class Simulation:
     def interrupted(self) -> bool:
         return self.report.status == "interrupted"
 
-    def _open_outputs(self, stack: ExitStack, resume: bool) -> list[Output]:
-        outputs = []
+    def _open_outputs(self, stack: ExitStack, resume: bool) -> Outputs:
+        outputs: list[Output] = []
+        encoders: dict[EncoderKey, Encoder] = {}
         for output in self.scenario.outputs:
-            sink = open_sink(output, stack, self._log, resume=resume)
-            self._sinks.append(sink)
             fmt = "json" if isinstance(output, DiscardOutput) else output.format
+            options = encoder_options(self.scenario.fleet, output)
+            encoder = encoder_for(fmt, **dict(options))
+            session = None
+            if isinstance(output, MqttOutput) and isinstance(encoder, SparkplugEncoder):
+                from metersim.sessions import SparkplugSession  # imports paho: only for Sparkplug outputs
+
+                sparkplug = dict(options)
+                session = SparkplugSession(encoder, sparkplug["group_id"], sparkplug["edge_node"])
+                encoders[fmt, tuple(sorted(options))] = encoder  # the session and the stream share it
+            sink = open_sink(
+                output, stack, self._log, resume=resume, content_type=encoder.content_type, session=session
+            )
+            self._sinks.append(sink)
             if isinstance(output, MqttOutput):
-                outputs.append(Output(sink, fmt, output.topic, output.events_topic))
+                senders = SENDERS[output.connections]
+                discovery = None
+                if output.homeassistant is not None:  # entities are available while the connection is up
+                    client_id = getattr(sink, "client_id", None)
+                    status = output.status_topic_of(client_id) if client_id and senders is None else None
+                    discovery = (output.homeassistant.prefix, status)
+                outputs.append(Output(sink, fmt, output.topic, output.events_topic, options, senders, discovery))
             else:
-                outputs.append(Output(sink, fmt))
+                outputs.append(Output(sink, fmt, options=options))
         for sink in self.extra_sinks:
             self._sinks.append(sink)
             # An extra sink renders topics from its own template (a MemorySink's or MqttSink's ``topic``).
             topics = getattr(sink, "topic", None), getattr(sink, "events_topic", None)
-            outputs.append(Output(stack.enter_context(sink), "json", *topics))
-        return outputs
+            fmt, options = getattr(sink, "format", "json"), getattr(sink, "options", ())
+            outputs.append(Output(stack.enter_context(sink), fmt, *topics, options=options))
+        return Outputs(outputs, encoders)
 
     def _log(self, line: str) -> None:
         self.console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -44,6 +44,7 @@ class Stream(IntEnum):
     SHEDDING = 18  # which feeders a load-shedding category given by `share` takes
     METER_FAULTS = 19  # which meters have which meter fault, when, and how badly
     THEFT = 20  # which meters steal, how much, and when their covers come off
+    UPLOADS = 21  # the phase of each concentrator's upload schedule
 
 
 def group_key(name: str) -> int:

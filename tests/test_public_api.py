@@ -7,7 +7,7 @@ from typing import get_args
 import pytest
 
 import metersim
-from metersim.config.outputs import Format
+from metersim.config.wire import Format
 from metersim.encoders import ENCODERS
 
 

@@ -16,6 +16,7 @@ from metersim.config.climate import DEFAULT_REGIONS, Climate
 from metersim.config.fleet import (
     REGION_BY_TIMEZONE,
     GridConfig,
+    HardwareConfig,
     InstantaneousConfig,
     MeterGroup,
     PvConfig,
@@ -25,7 +26,6 @@ from metersim.config.ids import FORBIDDEN_IN_TOPIC_LEVEL, IdPattern, check_meter
 from metersim.config.load import apply_override, format_validation_error, json_schema, load_scenario, parse_scenario
 from metersim.config.outputs import (
     GRID_FIELDS,
-    TOPIC_FIELDS,
     DiscardOutput,
     FileOutput,
     MqttOutput,
@@ -36,6 +36,7 @@ from metersim.config.outputs import (
 from metersim.config.scenario import Scenario
 from metersim.config.simulation import SimulationConfig
 from metersim.config.tariffs import Band, BandWindow, DayType, SlabBlock, SlabSchedule, Tariff, Tax, clock_minutes
+from metersim.config.topics import TOPIC_FIELDS
 from metersim.config.truth import TruthConfig
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "DiscardOutput",
     "FileOutput",
     "GridConfig",
+    "HardwareConfig",
     "IdPattern",
     "InstantaneousConfig",
     "MeterGroup",

@@ -25,6 +25,13 @@ class ConcentratorConfig(Model):
     per: Literal["transformer"] | None = Field(None, description="one concentrator per grid transformer")
     meters: StrictInt | None = Field(None, ge=1, le=100_000, description="one concentrator per this many meters")
     id_format: str = Field("{group}-DCU{index:04d}", description="fields: {group}, {index} (from 1), {transformer}")
+    upload_every_s: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=86_400,
+        description="a DCU collects its meters' readings and uploads them together this often [s], at a phase "
+        "of its own; null: each reading leaves at its report slot",
+    )
 
     @model_validator(mode="after")
     def _one_way(self) -> Self:

@@ -49,6 +49,25 @@ class InstantaneousConfig(Model):
     frequency_hz: Float = Field(50, gt=0, le=1000)
 
 
+class HardwareConfig(Model):
+    """What the group's meters are: shown in payloads (``hardware``), MQTT 5 user properties, Home Assistant
+    devices, and topic templates (``{manufacturer}``, ``{model}``, ``{firmware}``)."""
+
+    manufacturer: str = Field(min_length=1, max_length=64)
+    model: str = Field(min_length=1, max_length=64)
+    firmware: str = Field(min_length=1, max_length=64, description="firmware version, e.g. 2.4.1")
+
+    @field_validator("manufacturer", "model", "firmware")
+    @classmethod
+    def _printable(cls, v: str) -> str:
+        if not v.isprintable():
+            raise ValueError(f"must be printable text, got {v!r}")
+        bad = topic_unsafe(v)
+        if bad:
+            raise ValueError(f"must not contain {', '.join(bad)} (it may be used in topics)")
+        return v
+
+
 class GridConfig(Model):
     """Place the group's meters in region -> substation -> feeder -> transformer -> meter."""
 
@@ -103,6 +122,12 @@ class MeterGroup(Model):
     solar_water_heater: SolarWaterHeaterConfig | None = None
     instantaneous: InstantaneousConfig | None = None
     grid: GridConfig | None = None
+    hardware: HardwareConfig | None = Field(None, description="manufacturer, model and firmware of the meters")
+    gas_group: str | None = Field(
+        None,
+        description="electricity groups: the gas group whose meter k is in the home of this group's meter k "
+        "(a DSMR P1 telegram carries both)",
+    )
     concentrator: ConcentratorConfig | None = Field(None, description="meters reach the head-end through DCUs")
     supply: SupplyConfig | None = Field(None, description="load shedding, outages, gas supply windows")
     comms: CommsConfig | None = Field(None, description="link outages with store-and-forward, drops, duplicates")

@@ -5,65 +5,34 @@
 
 from __future__ import annotations
 
-import re
-from string import Formatter
 from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from typing_extensions import Self
 
 from metersim.config.base import Float, Model, NotBool, Seconds, StrictInt, format_fields, no_nul
+from metersim.config.topics import EVENT_TOPIC_FIELDS, MQTT_MAX_BYTES, topic_template_problem
+from metersim.config.wire import (
+    FORMAT_HELP,
+    BatchOptions,
+    ConnectionsOptions,
+    Format,
+    HomeAssistantOptions,
+    SparkplugOptions,
+    StreamFormat,
+)
 
-TOPIC_FIELDS = ("meter_id", "commodity", "group", "region", "substation", "feeder", "transformer")
-EVENT_TOPIC_FIELDS = (*TOPIC_FIELDS, "event")
 GRID_FIELDS = ("substation", "feeder", "transformer")
 EMBEDDED: Literal["embedded"] = "embedded"
 _DEFAULT_HOST = "127.0.0.1"
 _DEFAULT_PORT = {"mqtt": 1883, "mqtts": 8883}
-#: MQTT's limit on a topic and on a client id [bytes of UTF-8]
-MQTT_MAX_BYTES = 65_535
 #: the longest timeout or wait an output may be given [s]: a year (longer ones overflow the OS's timers)
 MAX_WAIT_S = 31_536_000
-_NUMBERS = re.compile(r"\d+")
-_SAMPLE = "x"
-
-
-def topic_template_problem(template: str, fields: tuple[str, ...] = TOPIC_FIELDS) -> str | None:
-    """Why ``template`` cannot be a topic template over ``fields`` (None if it can), without their values."""
-    if not template:
-        return "must not be empty"
-    try:
-        items = list(Formatter().parse(template))
-    except ValueError as exc:
-        return f"is not a valid template ({exc}); write a literal brace as {{{{ or }}}}"
-    for _, field, spec, conversion in items:
-        if field is None:
-            continue
-        if field == "" or field.isdigit():
-            return "positional fields ({} or {0}) are not allowed; name a field, e.g. {meter_id}"
-        if not field.isidentifier():
-            return f"{{{field}}}: attribute or index access is not allowed; use the plain field name"
-        if spec and "{" in spec:
-            return f"{{{field}:{spec}}}: nested fields in a format spec are not allowed"
-        if conversion:
-            return f"{{{field}!{conversion}}}: conversions are not allowed"
-        if any(int(n) > MQTT_MAX_BYTES for n in _NUMBERS.findall(spec or "")):
-            return f"{{{field}:{spec}}}: pads or cuts to more than MQTT's limit of {MQTT_MAX_BYTES} bytes"
-    unknown = sorted(format_fields(template) - set(fields))
-    if unknown:
-        return f"unknown field(s) {unknown}; allowed: {', '.join('{' + f + '}' for f in fields)}"
-    try:
-        template.format(**dict.fromkeys(fields, _SAMPLE))
-    except (ValueError, TypeError) as exc:
-        return f"has a bad format spec: {exc}"
-    if "+" in template or "#" in template:
-        return "a topic to publish to cannot contain + or # wildcards"
-    if "\x00" in template:
-        return "must not contain a NUL character"
-    if len(template.format(**dict.fromkeys(fields, "")).encode()) > MQTT_MAX_BYTES:
-        return f"is longer than MQTT's limit of {MQTT_MAX_BYTES} bytes"
-    return None
+#: MQTT 5's Four Byte Integer properties (message expiry, session expiry) top out here [s]
+MQTT5_MAX_INTERVAL_S = 4_294_967_295
+#: the only field of ``status_topic``
+STATUS_TOPIC_FIELDS = ("client_id",)
 
 
 class TlsConfig(Model):
@@ -83,18 +52,30 @@ class TlsConfig(Model):
         return self
 
 
-#: wire formats of ``format:``; each names an encoder in ``metersim.encoders.ENCODERS`` (a test keeps them equal)
-Format = Literal["json"]
-_FORMAT_HELP = "wire format of the payloads: json (payload v1)"
-
-
 class MqttOutput(Model):
-    """Publish each reading as one MQTT message."""
+    """Publish each reading as one MQTT message.
+
+    ``protocol: "5"`` adds, per message, the Content Type of the format, the meter group's user
+    properties (manufacturer, model, firmware) and ``message_expiry_s``; MQTT 3.1.1 has no
+    properties, so there they are not sent (and setting ``message_expiry_s`` is an error).
+    ``status_topic`` carries a retained ``online``/``offline`` status, ``offline`` being the will.
+    """
 
     # ``url`` keeps the text; it is parsed once, into ``scheme``, ``host`` and ``port``.
 
     type: Literal["mqtt"]
-    format: Format = Field("json", description=_FORMAT_HELP)
+    format: Format = Field("json", description=FORMAT_HELP)
+    batch: BatchOptions | None = Field(None, description="format batch: readings per message, compression")
+    sparkplug: SparkplugOptions | None = Field(None, description="format sparkplug-b: group and edge node ids")
+    homeassistant: HomeAssistantOptions | None = Field(None, description="publish Home Assistant discovery configs")
+    connections: Literal["single", "per-concentrator", "per-meter"] = Field(
+        "single",
+        description="one connection for the fleet, one per concentrator (DCU), or one per meter (a broker's "
+        "connection-load test)",
+    )
+    connections_options: ConnectionsOptions | None = Field(
+        None, description="many connections: client ids, connect ramp and network loops (defaults when null)"
+    )
     url: str = Field(
         "mqtt://127.0.0.1:1883",
         description='mqtt://[user[:password]@]host[:port], mqtts://..., or "embedded"; credentials in the URL are '
@@ -110,6 +91,29 @@ class MqttOutput(Model):
     )
     qos: Annotated[Literal[0, 1, 2], NotBool] = 1
     retain: bool = False
+    protocol: Literal["3.1.1", "5"] = Field(
+        "3.1.1", description='MQTT version: "3.1.1" or "5" (5 adds message properties and session expiry)'
+    )
+    session_expiry_s: StrictInt = Field(
+        3600,
+        ge=0,
+        le=MQTT5_MAX_INTERVAL_S,
+        description="MQTT 5: how long the broker keeps the session after a lost connection, so that a reconnect "
+        "resumes it (QoS 2 completes exactly once); ended at a clean close. Unused on 3.1.1",
+    )
+    message_expiry_s: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=MQTT5_MAX_INTERVAL_S,
+        description="MQTT 5 Message Expiry Interval: the broker drops a message not delivered within this time; "
+        "null = never. Needs protocol 5",
+    )
+    status_topic: str | None = Field(
+        None,
+        description="retained status: payload `online` at every (re)connect, `offline` at a clean close and as the "
+        "last will (QoS 1, retained) on an unclean one; field {client_id}, e.g. metersim/status/{client_id}; "
+        "null (the default) = no status, so that runs with random client ids leave no retained messages",
+    )
     client_id: str | None = Field(
         None, description="default: metersim-<random>; unique among the outputs to one broker"
     )
@@ -184,9 +188,45 @@ class MqttOutput(Model):
             raise ValueError(problem)
         return v
 
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol(cls, v: object) -> object:
+        # YAML reads an unquoted `protocol: 5` as a number; 3.1.1 is text either way
+        return "5" if type(v) is int and v == 5 else v
+
+    # Cross-field checks as field validators (of the later field, which sees the earlier ones in
+    # ``info.data``), so that each error carries its field's path.
+
+    @field_validator("protocol")
+    @classmethod
+    def _protocol_broker(cls, v: str, info: ValidationInfo) -> str:
+        if v == "5" and info.data.get("url") == EMBEDDED:
+            raise ValueError("the embedded broker (amqtt) speaks MQTT 3.1.1 only, not 5")
+        return v
+
+    @field_validator("message_expiry_s")
+    @classmethod
+    def _expiry_needs_mqtt5(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is not None and info.data.get("protocol", "5") != "5":
+            raise ValueError('needs protocol: "5" (MQTT 3.1.1 has no message expiry)')
+        return v
+
+    @field_validator("status_topic")
+    @classmethod
+    def _status_topic(cls, v: str | None) -> str | None:
+        problem = None if v is None else topic_template_problem(v, STATUS_TOPIC_FIELDS)
+        if problem is not None:
+            raise ValueError(problem)
+        return v
+
     @field_validator("client_id")
     @classmethod
-    def _client_id(cls, v: str | None) -> str | None:
+    def _client_id(cls, v: str | None, info: ValidationInfo) -> str | None:
+        status_topic = info.data.get("status_topic")
+        if v is not None and status_topic is not None and "{client_id}" in status_topic:
+            unsafe = [c for c in ("+", "#") if c in v]
+            if unsafe:
+                raise ValueError(f"contains {' '.join(unsafe)}, which `status_topic` cannot carry")
         if v is not None and "\x00" in v:
             raise ValueError("must not contain a NUL character (MQTT forbids it)")
         if v is not None and len(v.encode()) > MQTT_MAX_BYTES:
@@ -275,26 +315,56 @@ class MqttOutput(Model):
         """The ``{fields}`` that ``topic`` uses."""
         return frozenset(format_fields(self.topic))
 
+    def status_topic_of(self, client_id: str) -> str | None:
+        """The rendered ``status_topic`` for a connection's client id; None when the status is off."""
+        return None if self.status_topic is None else self.status_topic.format(client_id=client_id)
+
     @property
     def uses_tls(self) -> bool:
         return self._scheme == "mqtts" or self.tls is not None
 
+    @model_validator(mode="after")
+    def _format_options(self) -> Self:
+        _check_options(self.format, self.batch, self.sparkplug)
+        if self.connections != "single" and self.format == "sparkplug-b":
+            raise ValueError("sparkplug-b over many connections is not supported yet: use connections: single")
+        if self.homeassistant is not None and self.format != "json":
+            raise ValueError("Home Assistant discovery reads payload v1: it needs format: json")
+        if self.connections == "per-meter" and self.format == "batch":
+            raise ValueError("a batch is sent by a concentrator: use connections: per-concentrator or single")
+        return self
+
+
+def _check_options(fmt: str, batch: BatchOptions | None, sparkplug: SparkplugOptions | None = None) -> None:
+    if batch is not None and fmt != "batch":
+        raise ValueError(f"`batch` options need format: batch (this output's format is {fmt})")
+    if sparkplug is not None and fmt != "sparkplug-b":
+        raise ValueError(f"`sparkplug` options need format: sparkplug-b (this output's format is {fmt})")
+
 
 class FileOutput(Model):
-    """Append readings to a JSON Lines file (one payload per line)."""
+    """Append readings to a file, one payload per line (a DSMR telegram is several CRLF lines)."""
 
     type: Literal["file"]
-    format: Format = Field("json", description=_FORMAT_HELP)
+    format: StreamFormat = Field("json", description=FORMAT_HELP)
+    batch: BatchOptions | None = Field(None, description="format batch: readings per line (uncompressed only)")
     path: str
 
     _path = field_validator("path")(no_nul)
 
+    @model_validator(mode="after")
+    def _format_options(self) -> Self:
+        _check_options(self.format, self.batch)
+        if self.batch is not None and self.batch.compression != "none":
+            raise ValueError("a file holds lines of text: compressed batches go to MQTT only")
+        return self
+
 
 class StdoutOutput(Model):
-    """Write readings to standard output, one JSON payload per line."""
+    """Write readings to standard output, one payload per line."""
 
     type: Literal["stdout"]
-    format: Format = Field("json", description=_FORMAT_HELP)
+    format: StreamFormat = Field("json", description=FORMAT_HELP)
 
 
 class DiscardOutput(Model):

@@ -12,11 +12,13 @@ from typing_extensions import Self
 from metersim.config.base import Model, Problem, raise_problems, topic_unsafe
 from metersim.config.climate import DEFAULT_REGIONS, Climate
 from metersim.config.fleet import MeterGroup
+from metersim.config.formats import format_problems, pairing_problems
 from metersim.config.ids import IdSpace, check_meter_ids
 from metersim.config.messages import did_you_mean
-from metersim.config.outputs import GRID_FIELDS, MQTT_MAX_BYTES, DiscardOutput, MqttOutput, Output
+from metersim.config.outputs import GRID_FIELDS, DiscardOutput, MqttOutput, Output
 from metersim.config.simulation import SimulationConfig
 from metersim.config.tariffs import Tariff
+from metersim.config.topics import MQTT_MAX_BYTES
 from metersim.config.truth import TruthConfig
 from metersim.timebase import SECONDS_PER_DAY
 
@@ -65,6 +67,8 @@ class Scenario(Model):
                 *self._group_problems(),
                 *self._topic_problems(),
                 *self._client_id_problems(),
+                *pairing_problems(self.fleet),
+                *format_problems(self.fleet, self.outputs),
                 *check_meter_ids(self.fleet),
             ],
         )

@@ -19,20 +19,20 @@ from typing import Any
 import orjson
 
 from metersim.encoders.json import iso_column
+from metersim.encoders.topics import TopicCache
 from metersim.records import EVENT_NAMES, EventBatch
 
 SCHEMA_ID = "metersim/event/v1"
 DEFAULT_EVENT_TOPIC = "metersim/{commodity}/{meter_id}/event"
-#: the fields an event topic template may use: a reading topic's, and ``event``
-EVENT_TOPIC_FIELDS = ("meter_id", "commodity", "group", "region", "substation", "feeder", "transformer", "event")
-
-_NO_PLACE = {"region": "", "substation": "", "feeder": "", "transformer": ""}
 
 
 class JsonEventEncoder:
     """``format: json``: event payload v1, one message per event."""
 
     format = "json"
+
+    def __init__(self) -> None:
+        self._topics = TopicCache()
 
     def encode(self, events: EventBatch) -> list[bytes]:
         meters = events.meters
@@ -55,18 +55,6 @@ class JsonEventEncoder:
 
     def topics(self, events: EventBatch, template: str) -> list[str]:
         """One topic per event, rendered from ``template`` (e.g. ``metersim/{meter_id}/event/{event}``)."""
-        meters = events.meters
-        ids, places = meters.ids, meters.places
-        fmt, commodity, group = template.format, meters.commodity, meters.group
-        default_place = {**_NO_PLACE, "region": meters.region}
+        fields, fmt = self._topics.fields(events.meters), template.format
         names = [EVENT_NAMES[c] for c in events.code.tolist()]
-        return [
-            fmt(
-                meter_id=ids[p],
-                commodity=commodity,
-                group=group,
-                event=name,
-                **(places[p] if places is not None else default_place),
-            )
-            for p, name in zip(events.meters_at.tolist(), names)
-        ]
+        return [fmt(event=name, **fields[p]) for p, name in zip(events.meters_at.tolist(), names)]

@@ -2,8 +2,8 @@
 
 Field order is part of the format (byte-identical output for a seed): ``meter_id, schema, commodity,
 ts, interval_s, seq, registers, interval, [export], [power], [instantaneous], [battery_pct], [band],
-[device], [topology], [serial], quality, sent_at``. Quantities are the batch's integer thousandths divided by
-1000; times are ISO 8601 in the meters' local offset.
+[device], [topology], [concentrator], [hardware], [serial], quality, sent_at``. Quantities are the
+batch's integer thousandths divided by 1000; times are ISO 8601 in the meters' local offset.
 """
 
 from __future__ import annotations
@@ -113,6 +113,12 @@ def _extras(batch: ReadingBatch) -> list[tuple[str, list[Any]]]:
     if meters.places is not None:
         places = meters.places
         extras.append(("topology", [places[p] for p in at]))
+    if meters.concentrators is not None:
+        concentrators = meters.concentrators
+        extras.append(("concentrator", [concentrators[p] for p in at]))
+    if meters.hardware:
+        hardware = dict(meters.hardware)
+        extras.append(("hardware", [hardware] * len(at)))
     if batch.serial is not None:
         extras.append(("serial", [f"SN{s:08d}" for s in batch.serial.tolist()]))
     return extras
@@ -122,6 +128,8 @@ class JsonEncoder:
     """``format: json``: payload v1, one message per reading."""
 
     format = "json"
+    one_per_reading = True
+    content_type: str | None = "application/json"
 
     def __init__(self) -> None:
         self._topics = TopicCache()

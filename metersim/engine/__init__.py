@@ -3,7 +3,8 @@
 Only this package imports simpy.
 """
 
-from metersim.engine.core import Engine, EngineCounters, Observer, Stopped, Transform, Window
+from metersim.engine.clocks import Stopped
+from metersim.engine.core import Engine, EngineCounters, Observer, Transform, Window
 from metersim.engine.lateness import Lateness
 from metersim.engine.processes import Process
 

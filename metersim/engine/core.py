@@ -1,12 +1,12 @@
 """The SimPy engine: one process per group ticks its meters; each interval runs an ordered pipeline.
 
-Per group and interval: **step** (numbers for every meter) -> **transforms** (pure functions that
-change what is published and say why, as labels) -> **observers** (ground truth, bills, plots: they
-see the true and the published values) -> **emit** (grid-side meters at the interval end, then the
-meters slot by slot at their report offsets). Process plug-ins (:mod:`metersim.engine.processes`)
-run on timelines of their own. A reading that a transform sends later than its slot (a larger
-``sent_s``: a comms backlog, a delay) or twice (``resend_s``) goes out when the clock reaches that
-instant (:mod:`metersim.engine.deferred`).
+Per group and interval, at its start: **step** (numbers for every meter) -> **transforms** (pure
+functions that change what is published and say why, as labels) -> **observers** (ground truth, bills,
+plots: they see the true and the published values) -> **emit** (the meter events at the instants they
+happen, grid-side meters at the interval end, then the meters slot by slot at their report offsets).
+Process plug-ins (:mod:`metersim.engine.processes`) run on timelines of their own. A reading that a
+transform sends later than its slot (a larger ``sent_s``: a comms backlog, a delay) or twice
+(``resend_s``) goes out when the clock reaches that instant (:mod:`metersim.engine.deferred`).
 
 The clock is integer epoch seconds (UTC). ``speed=None`` runs as fast as the outputs accept; a number
 paces the run against the wall clock (simulated s per wall s), and every emission's lateness
@@ -22,24 +22,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
-import simpy.rt
 
 from metersim._array import Array
+from metersim.engine.clocks import FastEnvironment, PacedEnvironment, Stopped
 from metersim.engine.deferred import Deferred, Entry, Interval
 from metersim.engine.lateness import Lateness
 from metersim.engine.processes import Process
 from metersim.group import GroupSimulator
 from metersim.records import EventBatch, GroupInterval, Label, Observation, ReadingBatch, Sent
 
-_PACING_SLICE_S = 0.1  # longest uninterrupted sleep, so that a stop request is honoured promptly
 _PROGRESS_EVERY_S = 0.2
 
 #: a pure function over a batch: the changed batch (a copy) and labels for what it changed
 Transform = Callable[[ReadingBatch], tuple[ReadingBatch, list[Label]]]
-
-
-class Stopped(Exception):
-    """Raised inside the event loop when a stop was requested (e.g. Ctrl-C)."""
 
 
 @dataclass(frozen=True)
@@ -48,51 +43,6 @@ class Window:
 
     start_s: int  # [epoch s]
     end_s: int  # [epoch s]
-
-
-class _FastEnvironment(simpy.Environment):
-    def __init__(self, initial_time: int, stop: threading.Event) -> None:
-        super().__init__(initial_time)
-        self._stop = stop
-
-    def step(self) -> None:
-        if self._stop.is_set():
-            raise Stopped
-        super().step()
-
-
-class _PacedEnvironment(simpy.rt.RealtimeEnvironment):
-    """Wall-clock pacing that sleeps in short slices so a stop request is seen within 0.1 s."""
-
-    def __init__(
-        self,
-        initial_time: int,
-        factor: float,
-        stop: threading.Event,
-        behind_s: float = 0.0,
-        idle: Callable[[], None] = lambda: None,
-    ) -> None:
-        super().__init__(initial_time, factor=factor, strict=False)
-        self._stop, self._idle = stop, idle
-        self.began = time.monotonic()
-        # A run that starts in the past catches up at full speed before it settles on the wall clock.
-        self.real_start -= behind_s * factor
-
-    def wall_time_of(self, sim_s: float) -> float:
-        """The monotonic wall time [s] at which simulated instant ``sim_s`` is due."""
-        return float(self.real_start + (sim_s - self.env_start) * self.factor)
-
-    def step(self) -> None:
-        due = self.wall_time_of(self.peek())
-        while True:
-            if self._stop.is_set():
-                raise Stopped
-            delay = due - time.monotonic()
-            if delay <= 0:
-                break
-            time.sleep(min(delay, _PACING_SLICE_S))
-            self._idle()
-        simpy.Environment.step(self)
 
 
 @dataclass
@@ -184,9 +134,9 @@ class Engine:
         self.on_progress = on_progress
         self.env: simpy.Environment
         if speed is None:
-            self.env = _FastEnvironment(window.start_s, self.stop_requested)
+            self.env = FastEnvironment(window.start_s, self.stop_requested)
         else:
-            self.env = _PacedEnvironment(window.start_s, 1.0 / speed, self.stop_requested, behind_s, idle)
+            self.env = PacedEnvironment(window.start_s, 1.0 / speed, self.stop_requested, behind_s, idle)
             self.counters.lateness = Lateness()
             self.counters.behind_s = behind_s
 
@@ -211,7 +161,7 @@ class Engine:
                 yield self.env.timeout(wake_s - self.env.now)
 
     def _tick(self, simulator: GroupSimulator) -> Generator[simpy.Event, None, None]:
-        """Each interval: step the whole group at its end, then report slot by slot."""
+        """Each interval: step the whole group at its start, send its events as they happen, report slot by slot."""
         env, interval_s = self.env, simulator.interval_s
         offsets_s = simulator.report_offsets_s
         order = np.argsort(offsets_s, kind="stable")
@@ -221,15 +171,21 @@ class Engine:
         n_intervals = (self.window.end_s - self.window.start_s) // interval_s
         for seq in range(simulator.first_seq, n_intervals):
             end = self.window.start_s + (seq + 1) * interval_s
-            yield env.timeout(end - env.now)
+            # Stepped at its start (or once the last report slot of the one before has gone; the model is
+            # addressable, so nothing depends on when), so that the events logged during the interval (a
+            # last gasp) leave when they happen, not at its end.
+            if end - interval_s > env.now:
+                yield env.timeout(end - interval_s - env.now)
             observation = self._observe(simulator.step(seq, end), simulator)
             published, sent = observation.published, observation.sent
             assert sent is not None
             interval = Interval(observation)
             events = published.events
+            sending = None
             if events is not None and len(events) and self.emit_events is not None:
-                self.emit_events(events)  # logged during the interval: before its readings
-                self.counters.events_published += len(events)
+                sending = env.process(self._send_events(events))
+            if end > env.now:
+                yield env.timeout(end - env.now)
             # once per interval: whether a transform moved or doubled a reading (else none is deferred)
             defer = published is not observation.true and any(
                 b is not t and (b.resend_s is not None or bool((b.sent_s != t.sent_s).any()))
@@ -244,10 +200,24 @@ class Engine:
                 if end + offset > env.now:
                     yield env.timeout(end + offset - env.now)
                 self._emit(meters, rows, sent.meters, every, interval, defer)
+            if sending is not None and not sending.triggered:
+                yield sending  # its last events are due by the interval end
             interval.ticked = True
             self._finish(interval)
         self._ticking -= 1
         self._wake_release()
+
+    def _send_events(self, events: EventBatch) -> Generator[simpy.Event, None, None]:
+        """Hand each of an interval's events to the outputs at its ``sent_s`` (in time order)."""
+        assert self.emit_events is not None
+        events = events.take(np.argsort(events.sent_s, kind="stable"))
+        times, first = np.unique(events.sent_s, return_index=True)
+        bounds = [*first[1:].tolist(), len(events)]
+        for time_s, a, b in zip(times.tolist(), first.tolist(), bounds):
+            if time_s > self.env.now:
+                yield self.env.timeout(time_s - self.env.now)
+            self.emit_events(events.take(np.arange(a, b)))
+            self.counters.events_published += b - a
 
     def _finish(self, interval: Interval) -> None:
         """Tell the observers once every reading of an interval has gone out."""
@@ -272,27 +242,31 @@ class Engine:
                 yield env.any_of(waits)
                 self._wake = None
                 continue
-            for entry in self.deferred.pop_due(int(env.now)):
-                self._release(entry)
+            for entries in self.deferred.pop_due(int(env.now)):
+                self._release(entries)
 
     def _wake_release(self) -> None:
         if self._wake is not None and not self._wake.triggered:
             self._wake.succeed()
 
-    def _release(self, entry: Entry) -> None:
-        batch, rows, interval = entry.batch, entry.rows, entry.interval
-        if entry.copy:
-            self.counters.readings_duplicated += len(rows)
-            self.emit(batch, rows)
+    def _release(self, entries: list[Entry]) -> None:
+        """Emit deferred entries (of one meter set, all copies or none) together: a concentrator's upload
+        carries the readings of several intervals in one emission, in the order they were deferred."""
+        joined = ReadingBatch.join([e.batch.take(e.rows) for e in entries]) if len(entries) > 1 else None
+        self.emit(*((joined, np.arange(len(joined))) if joined is not None else (entries[0].batch, entries[0].rows)))
+        count = sum(len(e.rows) for e in entries)
+        if entries[0].copy:
+            self.counters.readings_duplicated += count
         else:
-            self.counters.readings_published += len(rows)
-            self.emit(batch, rows)
-            assert interval.observation.sent is not None
-            sent = interval.observation.sent.grid if batch.meters.grid_side else interval.observation.sent.meters
-            sent.append(rows)
-            self._schedule_copies(batch, rows, interval)
-            interval.outstanding -= 1
-            self._finish(interval)
+            self.counters.readings_published += count
+            for entry in entries:
+                batch, rows, interval = entry.batch, entry.rows, entry.interval
+                assert interval.observation.sent is not None
+                sent = interval.observation.sent.grid if batch.meters.grid_side else interval.observation.sent.meters
+                sent.append(rows)
+                self._schedule_copies(batch, rows, interval)
+                interval.outstanding -= 1
+                self._finish(interval)
         self._progress()
 
     def _defer(self, due_s: Array, batch: ReadingBatch, rows: Array, interval: Interval, copy: bool = False) -> None:
@@ -362,7 +336,7 @@ class Engine:
             if defer:
                 self._schedule_copies(batch, rows, interval)
         lateness, env = self.counters.lateness, self.env
-        if lateness is not None and isinstance(env, _PacedEnvironment):
+        if lateness is not None and isinstance(env, PacedEnvironment):
             due_at = env.wall_time_of(env.now)
             if due_at >= env.began:  # backfill of a start in the past is not late, it is catching up
                 lateness.record(time.monotonic() - due_at)

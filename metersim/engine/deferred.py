@@ -57,9 +57,15 @@ class Deferred:
     def next_due_s(self) -> int | None:
         return self._heap[0].due_s if self._heap else None
 
-    def pop_due(self, now_s: int) -> list[Entry]:
-        """Every entry due at or before ``now_s``, in order."""
-        out = []
+    def pop_due(self, now_s: int) -> list[list[Entry]]:
+        """Every entry due at or before ``now_s``, in order, in runs of consecutive entries over one meter
+        set that are all copies or all not: each run leaves in one emission (a concentrator's upload)."""
+        runs: list[list[Entry]] = []
         while self._heap and self._heap[0].due_s <= now_s:
-            out.append(heapq.heappop(self._heap))
-        return out
+            entry = heapq.heappop(self._heap)
+            last = runs[-1][-1] if runs else None
+            if last is not None and last.batch.meters is entry.batch.meters and last.copy == entry.copy:
+                runs[-1].append(entry)
+            else:
+                runs.append([entry])
+        return runs

@@ -14,11 +14,12 @@ from metersim.fleet.concentrators import build_paths
 from metersim.fleet.grid import build_topology
 from metersim.group import GroupSimulator
 from metersim.parameters import supply_params
+from metersim.uploads import Uploads
 
 
 def scenario_transforms(simulators: Sequence[GroupSimulator], seed: int, window: Window) -> list[Transform]:
-    """Per group: its meter faults, its theft, then its communication faults (last: they decide when
-    a reading leaves, so they must see the final reading)."""
+    """Per group: its meter faults, its theft (and hooking), its concentrators' upload schedule, then its
+    communication faults (last: they decide when a reading leaves, so they must see the final reading)."""
     transforms: list[Transform] = []
     for simulator in simulators:
         group = simulator.group
@@ -41,13 +42,18 @@ def scenario_transforms(simulators: Sequence[GroupSimulator], seed: int, window:
             transforms += [] if fault.idle else [fault]
         if group.grid is not None and group.grid.unmetered_pct > 0:
             transforms.append(Hooking(group.name, group.grid.unmetered_pct, span))
-        if group.comms is None:
+        if group.comms is None and (group.concentrator is None or group.concentrator.upload_every_s is None):
             continue
         try:
             paths = build_paths(group, group.concentrator, simulator.attributes.topology)
-            params = comms_params(group.comms, paths)
+            params = comms_params(group.comms, paths) if group.comms is not None else None
         except ValueError as exc:
             raise ConfigError(f"fleet group {group.name!r}: {exc}") from None
+        if group.concentrator is not None and group.concentrator.upload_every_s is not None:
+            # before the comms faults: a link outage holds an upload back like any reading
+            transforms.append(Uploads(paths, group.concentrator.upload_every_s, seed=seed, meters=meters))
+        if params is None:
+            continue
         supply = simulator.supply
         comms = CommsFaults(
             params,

@@ -98,6 +98,14 @@ class Paths:
         return ("meter", position) if position is not None else None
 
 
+def concentrator_ids(paths: Paths, meters: MeterRange) -> list[str]:
+    """The path id (concentrator id) of each meter of the range, each id made once."""
+    index = paths.of_range(meters)
+    first = int(index[0]) if len(index) else 0
+    ids = [paths.path_id(p) for p in range(first, int(index[-1]) + 1)] if len(index) else []
+    return [ids[p - first] for p in index.tolist()]
+
+
 def build_paths(
     group: MeterGroup, concentrators: ConcentratorConfig | None = None, topology: Topology | None = None
 ) -> Paths:

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, TypeVar
 
+#: MQTT 5 user properties of an outbox: (name, value) pairs, in order; a name may repeat
+UserProperties = tuple[tuple[str, str], ...]
+
 
 class Outbox:
     """The messages of one engine emission, as one output sees them: its format, its topics.
@@ -25,16 +28,42 @@ class Outbox:
     ``payloads`` and ``topics`` are each computed at most once, on first access; outputs that share a
     format share the payloads, and outputs that share a topic template share the topics. A sink that
     only counts (``discard``) touches neither, so nothing is encoded for it.
+
+    ``user_properties`` and ``retain`` hold for every message of the outbox (one outbox carries one
+    group's meters, so they share manufacturer, model and firmware). ``user_properties`` are sent as
+    MQTT 5 User Properties (sinks without properties ignore them); ``retain`` None means the output's
+    own ``retain``, True or False overrides it (True for, e.g., Home Assistant discovery configs).
+
+    ``senders`` (computed on first access, like the topics) names, per message, who sends it: the
+    meter id, or its concentrator's id; an output with one connection per sender (``connections:
+    per-meter`` or ``per-concentrator``) publishes each message on its sender's connection. None: the
+    outbox has no senders (tests, benchmarks); such an output then uses one connection.
     """
 
-    __slots__ = ("_count", "_payloads", "_payloads_of", "_topics", "_topics_of")
+    __slots__ = (
+        "_count", "_payloads", "_payloads_of", "_senders", "_senders_of", "_topics", "_topics_of",
+        "retain", "user_properties",
+    )  # fmt: skip
 
-    def __init__(self, count: int, payloads: Callable[[], list[bytes]], topics: Callable[[], list[str]]) -> None:
+    def __init__(
+        self,
+        count: int,
+        payloads: Callable[[], list[bytes]],
+        topics: Callable[[], list[str]],
+        *,
+        user_properties: UserProperties = (),
+        retain: bool | None = None,
+        senders: Callable[[], list[str]] | None = None,
+    ) -> None:
         self._count = count
         self._payloads_of = payloads
         self._topics_of = topics
+        self._senders_of = senders
         self._payloads: list[bytes] | None = None
         self._topics: list[str] | None = None
+        self._senders: list[str] | None = None
+        self.user_properties = user_properties
+        self.retain = retain
 
     def __len__(self) -> int:
         return self._count
@@ -53,10 +82,24 @@ class Outbox:
             self._topics = self._topics_of()
         return self._topics
 
+    @property
+    def senders(self) -> list[str] | None:
+        """Who sends each message (a meter or concentrator id), or None when the outbox does not say."""
+        if self._senders is None and self._senders_of is not None:
+            self._senders = self._senders_of()
+        return self._senders
+
     @classmethod
-    def of(cls, topics: list[str], payloads: list[bytes]) -> Outbox:
+    def of(
+        cls,
+        topics: list[str],
+        payloads: list[bytes],
+        *,
+        user_properties: UserProperties = (),
+        retain: bool | None = None,
+    ) -> Outbox:
         """An outbox over messages that are already encoded (tests, benchmarks)."""
-        return cls(len(payloads), lambda: payloads, lambda: topics)
+        return cls(len(payloads), lambda: payloads, lambda: topics, user_properties=user_properties, retain=retain)
 
 
 class Interrupted(Exception):

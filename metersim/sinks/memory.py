@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from metersim.sinks.base import Outbox, SinkBase
@@ -16,19 +18,25 @@ class MemorySink(SinkBase):
         self,
         topic: str = "metersim/{commodity}/{meter_id}/reading",
         events_topic: str = "metersim/{commodity}/{meter_id}/event",
+        format: str = "json",
+        options: tuple[tuple[str, Any], ...] = (),
     ) -> None:
-        """``topic`` and ``events_topic`` are the templates of its readings and events (as an MQTT output's)."""
+        """``topic`` and ``events_topic`` are the templates of its readings and events (as an MQTT output's);
+        ``format`` and ``options`` those of its encoder (as an output's ``format``, e.g. ``batch``)."""
         super().__init__()
         self.topic, self.events_topic = topic, events_topic
+        self.format, self.options = format, options
         self.messages: list[tuple[str, bytes]] = []
+        self.emissions: list[int] = []  # messages per emission, in order
 
     def send(self, outbox: Outbox) -> None:
         self.messages.extend(zip(outbox.topics, outbox.payloads))
+        self.emissions.append(len(outbox))
         self.stats.accepted += len(outbox)
         self.stats.acknowledged += len(outbox)
 
     def readings(self) -> list[dict[str, object]]:
-        """Every reading payload, decoded (not the events)."""
+        """Every reading payload, decoded (not the events); JSON formats only."""
         return [p for p in self._decoded() if p.get("schema") != EVENT_SCHEMA]
 
     def events(self) -> list[dict[str, object]]:

@@ -71,10 +71,13 @@ def test_validate_reports_each_problem_and_exits_2(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+SEVEN_TO_EIGHT = {"start": "07:00", "end": "08:00"}
+
+
 @pytest.mark.parametrize(
     ("section", "expected"),
     [
-        ({"supply": {"load_shedding": [{"name": "x", "feeders": ["nope-F9"], "windows": [{"start": "07:00", "end": "08:00"}]}]}},
+        ({"supply": {"load_shedding": [{"name": "x", "feeders": ["nope-F9"], "windows": [SEVEN_TO_EIGHT]}]}},
          "supply.load_shedding 'x': no feeder 'nope-F9'"),
         ({"comms": {"outages": [{"path": "lahore-DCU0099", "start": "2026-01-01T01:00:00+05:00", "hours": 1}]}},
          "comms: no path or meter has the id(s) ['lahore-DCU0099']"),

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from metersim.config import MqttOutput, Scenario, load_scenario, parse_scenario
 from metersim.config.base import dotted
 from metersim.config.messages import close_match, format_problems, model_at, plain_message, without_union_tags
-from metersim.config.outputs import MQTT_MAX_BYTES
 from metersim.config.tariffs import BandWindow
+from metersim.config.topics import MQTT_MAX_BYTES
 from metersim.errors import ConfigError
 from tests.conftest import scenario_dict
 

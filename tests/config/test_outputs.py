@@ -64,7 +64,7 @@ def test_topic_templates():
     data["outputs"] = [{"type": "mqtt", "topic": "m/{nope}/{meter_id}"}, {"type": "mqtt", "topic": "m/+/{meter_id}"}]
     assert problems(data) == [
         "outputs[0].topic: unknown field(s) ['nope']; allowed: {meter_id}, {commodity}, {group}, {region}, "
-        "{substation}, {feeder}, {transformer}",
+        "{substation}, {feeder}, {transformer}, {concentrator}, {manufacturer}, {model}, {firmware}",
         "outputs[1].topic: a topic to publish to cannot contain + or # wildcards",
     ]
     assert MqttOutput(type="mqtt", topic="a/{group}/{meter_id}").topic_fields == {"group", "meter_id"}

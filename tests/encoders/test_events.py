@@ -11,8 +11,9 @@ import numpy as np
 import orjson
 import pytest
 
+from metersim.config.topics import EVENT_TOPIC_FIELDS
 from metersim.encoders import DEFAULT_EVENT_TOPIC, EVENT_ENCODERS, event_encoder_for
-from metersim.encoders.events import EVENT_TOPIC_FIELDS, JsonEventEncoder
+from metersim.encoders.events import JsonEventEncoder
 from metersim.records import EVENT_CODES, EVENT_NAMES, EventBatch, MeterSet
 from tests.conftest import ROOT
 
@@ -174,7 +175,7 @@ def test_topics_take_the_places_of_the_reading_topics():
 def test_every_topic_field_renders():
     template = "/".join("{" + f + "}" for f in EVENT_TOPIC_FIELDS)
     (topic,) = JsonEventEncoder().topics(batch(meters(region="r"), [0], [JAN_1_UTC], ["power_up"]), template)
-    assert topic == "PK-LESCO-000001/electricity/lahore/r////power_up"
+    assert topic == "PK-LESCO-000001/electricity/lahore/r////////power_up"  # no grid, DCU or hardware: empty
 
 
 def test_the_registry_has_a_json_event_encoder_and_none_for_unknown_formats():

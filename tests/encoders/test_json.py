@@ -74,6 +74,8 @@ FIELD_ORDER = [
     "band",
     "device",
     "topology",
+    "concentrator",
+    "hardware",
     "serial",
     "quality",
     "sent_at",

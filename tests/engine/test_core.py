@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import defaultdict
@@ -126,3 +127,36 @@ def test_every_reading_is_counted_at_each_step():
     assert report.readings_encoded == {"json": expected}  # the discard output encoded nothing
     assert [o.accepted for o in report.outputs] == [expected, expected]
     assert [o.acknowledged for o in report.outputs] == [expected, expected]
+
+
+class Clocked(MemorySink):
+    """Records when (monotonic wall time [s]) each message was handed over."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at: list[float] = []
+
+    def send(self, outbox) -> None:  # type: ignore[no-untyped-def]
+        super().send(outbox)
+        self.at += [time.monotonic()] * len(outbox)
+
+
+def test_a_last_gasp_leaves_when_the_supply_goes_not_at_the_interval_end():
+    """Paced at 600x: a 15-min interval is 1.5 wall seconds. The feeder is shed at 00:05 local, so its
+    meters' power_down events are due 1 s of wall time before the interval's readings (at 00:15)."""
+    data = scenario_dict(duration="30m", speed=600)
+    group = data["fleet"][0]
+    group.update(count=4, jitter_s=0, grid={"transformers_per_feeder": 1, "feeders_per_substation": 1})
+    group["supply"] = {
+        "load_shedding": [{"name": "all", "share": 1.0, "windows": [{"start": "00:05", "end": "00:25"}]}]
+    }
+    data["fleet"] = [group]
+    sink = Clocked()
+    Simulation(make_scenario(data), sinks=[sink]).run()
+    decoded = [(t, json.loads(p)) for t, (_, p) in zip(sink.at, sink.messages)]
+    downs = [t for t, m in decoded if m.get("event") == "power_down"]
+    ups = [t for t, m in decoded if m.get("event") == "power_up"]
+    first_readings = [t for t, m in decoded if m.get("seq") == 0]
+    assert len(downs) == len(ups) == 4 and first_readings
+    assert max(downs) < min(first_readings) - 0.6  # ~1.0 s early; at the interval end it would be ~0
+    assert min(ups) > max(first_readings) + 0.6  # 00:25, in the second interval: ~1.0 s after its start

@@ -19,6 +19,8 @@ import jsonschema
 import orjson
 import pytest
 import yaml
+from dsmr_parser import telegram_specifications
+from dsmr_parser.parsers import TelegramParser
 
 from metersim.config import MqttOutput, Scenario, load_scenario
 from metersim.simulation import Simulation
@@ -148,20 +150,27 @@ def test_a_paced_run_keeps_its_connection_alive_between_readings(broker_url: str
 # --- every shipped config, once in the whole suite ----------------------------------------------------
 
 
-def _redirect(config: Path, broker_url: str, base: str, tmp_path: Path) -> tuple[list[str], dict[int, str], list[Path]]:
+def _redirect(
+    config: Path, broker_url: str, base: str, tmp_path: Path
+) -> tuple[list[str], dict[int, str], list[Path], list[Path]]:
     """Overrides that send every output of ``config`` under ``tmp_path`` or to ``broker_url`` below ``base``.
 
-    Returns the overrides, the topic template of each MQTT output (by output index) and the file outputs.
+    Returns the overrides, the topic template of each MQTT output (by output index), the JSON file outputs
+    and the DSMR P1 file outputs.
     """
     raw = yaml.safe_load(config.read_text())
     overrides = ["simulation.duration=1h", "simulation.speed=max"]
     topics: dict[int, str] = {}
     files: list[Path] = []
+    telegrams: list[Path] = []
     for i, out in enumerate(raw["outputs"]):
         if out["type"] == "mqtt":
             # "embedded" and docker's `mosquitto` host too: the independent subscriber listens on broker_url.
             topics[i] = f"{base}/{i}/{out.get('topic', 'metersim/{commodity}/{meter_id}/reading')}"
             overrides += [f"outputs.{i}.url={broker_url}", f"outputs.{i}.topic={topics[i]}"]
+        elif out["type"] == "file" and out.get("format") == "dsmr-p1":
+            telegrams.append(tmp_path / f"out{i}.p1")
+            overrides.append(f"outputs.{i}.path={telegrams[-1]}")
         elif out["type"] == "file":
             files.append(tmp_path / f"out{i}.jsonl")
             overrides.append(f"outputs.{i}.path={files[-1]}")
@@ -172,7 +181,7 @@ def _redirect(config: Path, broker_url: str, base: str, tmp_path: Path) -> tuple
         overrides.append(f"truth.path={tmp_path}/truth.csv")
         if truth.get("weather_path"):
             overrides.append(f"truth.weather_path={tmp_path}/weather.csv")
-    return overrides, topics, files
+    return overrides, topics, files, telegrams
 
 
 def _check_readings(scenario: Scenario, readings: list[dict[str, Any]], what: str) -> None:
@@ -197,7 +206,7 @@ def _check_readings(scenario: Scenario, readings: list[dict[str, Any]], what: st
 def test_every_shipped_config_runs_a_short_window_and_everything_arrives(broker_url: str, tmp_path: Path, config: Path):
     """Each config for an hour at full speed: what reached the broker and the files, and nothing else written."""
     base = f"metersim-test/{uuid.uuid4().hex[:12]}"
-    overrides, topics, files = _redirect(config, broker_url, base, tmp_path)
+    overrides, topics, files, telegrams = _redirect(config, broker_url, base, tmp_path)
     scenario = load_scenario(config, overrides)  # what the command below runs
     report_path = tmp_path / "report.json"
     (tmp_path / "sub").mkdir()
@@ -220,7 +229,11 @@ def test_every_shipped_config_runs_a_short_window_and_everything_arrives(broker_
         messages = published + report["events_published"]  # events: lines in files, an events topic in MQTT
         assert report["status"] == "completed" and report["errors"] == 0
         assert published >= scenario.meter_count > 0
-        assert report["messages_acknowledged"] == messages * len(scenario.outputs)
+        # a P1 telegram per electricity reading (its gas meter rides along), and no events
+        p1 = report["readings_by_kind"].get("electricity", 0)
+        assert report["messages_acknowledged"] == messages * (len(scenario.outputs) - len(telegrams)) + p1 * len(
+            telegrams
+        )
         assert sub.wait_for(published * len(topics), WAIT_S), (config.name, published * len(topics))
         assert sub.wait_quiet(0.5) == published * len(topics)  # and no duplicates
     finally:
@@ -248,6 +261,14 @@ def test_every_shipped_config_runs_a_short_window_and_everything_arrives(broker_
         for payloads in by_output.values():
             assert sorted(payloads) == sorted(readings_only)  # one encoding, sent to every output
 
+    for path in telegrams:  # checked by an independent parser, CRC included
+        text = path.read_bytes().decode("ascii")
+        found = text.split("/MSM5")[1:]
+        assert len(found) == report["readings_by_kind"]["electricity"]
+        parser = TelegramParser(telegram_specifications.V5)
+        for telegram in found[:3] + found[-3:]:
+            assert parser.parse("/MSM5" + telegram.strip("\n")).P1_MESSAGE_HEADER.value == "50"
+
     if scenario.truth is not None:
         with open(tmp_path / "truth.csv") as f:
             assert sum(1 for _ in csv.DictReader(f)) == report["readings_generated"]
@@ -258,5 +279,5 @@ def test_every_shipped_config_runs_a_short_window_and_everything_arrives(broker_
             assert sorted(w["region"] for w in weather) == sorted(regions)  # each region, at the top of the hour
     assert not (tmp_path / "out").exists()
     written = {p.name for p in tmp_path.iterdir()}
-    expected = {"report.json", "sub", "truth.csv", "labels.csv", "weather.csv", *(p.name for p in files)}
+    expected = {"report.json", "sub", "truth.csv", "labels.csv", "weather.csv", *(p.name for p in [*files, *telegrams])}
     assert written <= expected, written

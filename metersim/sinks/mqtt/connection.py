@@ -9,6 +9,7 @@ messages; two hooks let the owner account for them:
 * ``on_discard()`` runs when paho is about to drop (or has dropped) the packets it had not written:
   on a lost connection and before each attempt. It returns a note for the log line ("" for none).
 * ``on_drained()`` runs after each successful I/O round that left nothing to write.
+* ``on_up()`` runs at each accepted CONNACK (the retained status is published there).
 
 Reconnecting: the first retry comes ``BACKOFF_START_S`` after a failure, doubling per failed attempt
 up to ``reconnect_max_s``. A connection that was up for ``STABLE_S`` retries at once with a fresh
@@ -19,7 +20,6 @@ and ``gave_up`` turns true; its owner decides what to raise.
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import socket
 import ssl
@@ -36,6 +36,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from metersim.errors import BrokerUnreachableError, TlsError
+from metersim.sinks.mqtt.failures import SwallowedErrors, describe_connect_error
 from metersim.sinks.mqtt.loop import READ, WRITE
 from metersim.sinks.mqtt.tls import RESET_IN_HANDSHAKE, ended_tls, is_tls_failure, ssl_reason, tls_refusal
 
@@ -76,6 +77,14 @@ class Connection:
         Whether the client presents a certificate (tls.cert_file): only for the wording of errors.
     log
         Receives one line per state change. Never receives credentials.
+    before_connect
+        Called with the client before every connect attempt (the first and each reconnect), e.g. to
+        register this attempt's will.
+    connect_properties
+        MQTT 5 CONNECT properties (the Session Expiry Interval); None on 3.1.1.
+    misc_every_s
+        Longest time [s] between two ``loop_misc()`` calls of an idle connection (at most a quarter
+        of the keepalive); thousands of connections use a longer one than the default.
     """
 
     def __init__(
@@ -91,8 +100,12 @@ class Connection:
         log: Callable[[str], None],
         on_discard: Callable[[], str] | None = None,
         on_drained: Callable[[], None] | None = None,
+        on_up: Callable[[], None] | None = None,
+        before_connect: Callable[[mqtt.Client], None] | None = None,
+        connect_properties: Properties | None = None,
         tls: bool = False,
         client_cert: bool = False,
+        misc_every_s: float = MISC_EVERY_S,
     ) -> None:
         self.host = host
         self.port = port
@@ -107,7 +120,10 @@ class Connection:
         self._log = log
         self._on_discard = on_discard
         self._on_drained = on_drained
-        self._misc_every_s = min(MISC_EVERY_S, keepalive_s / 4)
+        self._on_up = on_up
+        self._before_connect = before_connect  # registers the will of each attempt (session hooks)
+        self._connect_properties = connect_properties  # MQTT 5 CONNECT properties (session expiry)
+        self._misc_every_s = min(misc_every_s, keepalive_s / 4)
         self._closing = False  # our own DISCONNECT is not a lost connection
         self._backoff_s = BACKOFF_START_S
         self._next_attempt = 0.0  # monotonic [s]
@@ -121,7 +137,7 @@ class Connection:
         self.client_cert = client_cert
         # paho swallows the OSError (an SSLError among them) that ends a connection and returns only
         # MQTT_ERR_CONN_LOST; while an attempt waits for its CONNACK this logger keeps it for us
-        self._swallowed = _SwallowedErrors()
+        self._swallowed = SwallowedErrors()
         client.connect_timeout = connect_timeout_s
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -158,7 +174,8 @@ class Connection:
 
     def start(self) -> None:
         """Open the socket and send CONNECT; the CONNACK arrives through ``handle``."""
-        self._client.connect_async(self.host, self.port, self.keepalive_s)
+        # MQTT 5: clean start on the first CONNECT only (paho's default), so reconnects resume the session
+        self._client.connect_async(self.host, self.port, self.keepalive_s, properties=self._connect_properties)
         self._attempt()
 
     def service(self) -> None:
@@ -213,14 +230,14 @@ class Connection:
         lost = f", {note}" if note else ""
         self._log(f"mqtt: warning: connection to {self.address} lost ({reason}){lost}, reconnecting")
 
-    def close(self) -> None:
-        """Send DISCONNECT if a socket is open, then close it; never raises."""
+    def close(self, properties: Properties | None = None) -> None:
+        """Send DISCONNECT (with MQTT 5 ``properties``) if a socket is open, then close it; never raises."""
         self._closing = True
         self.state = State.DOWN
         client = self._client
         try:
             if client.socket() is not None:
-                client.disconnect()
+                client.disconnect(properties=properties)
                 if client.want_write():
                     client.loop_write()
         except (OSError, ValueError):
@@ -305,10 +322,12 @@ class Connection:
         self._swallowed.caught = None
         self._client.enable_logger(self._swallowed)
         try:
+            if self._before_connect is not None:
+                self._before_connect(self._client)
             rc = self._client.reconnect()
         except (OSError, ssl.CertificateError, ValueError) as exc:
             self._connect_exc = exc
-            self._attempt_failed(_describe_connect_error(exc, self.connect_timeout_s))
+            self._attempt_failed(describe_connect_error(exc, self.connect_timeout_s))
             return
         if rc != _OK and self.state is State.CONNECTING:
             self._attempt_failed(mqtt.error_string(rc))
@@ -345,6 +364,8 @@ class Connection:
             away_s = time.monotonic() - self._down_since
             self._down_since = None
             self._log(f"mqtt: reconnected to {self.address} after {away_s:.1f} s")
+        if self._on_up is not None:
+            self._on_up()
 
     def _on_disconnect(
         self,
@@ -358,33 +379,3 @@ class Connection:
             return
         reason = "closed by the broker" if flags.is_disconnect_packet_from_server else "connection lost"
         self.lost(reason)
-
-
-class _SwallowedErrors(logging.Logger):
-    """A logger for paho's ``enable_logger()`` that keeps the last exception paho logged and swallowed.
-
-    It is never registered with :mod:`logging` and emits nothing.
-    """
-
-    def __init__(self) -> None:
-        super().__init__("metersim.mqtt.paho", logging.DEBUG)
-        self.caught: BaseException | None = None
-
-    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
-        for arg in args:
-            if isinstance(arg, BaseException):
-                self.caught = arg
-
-
-def _describe_connect_error(exc: BaseException, timeout_s: float) -> str:
-    if is_tls_failure(exc):
-        return f"TLS: {ssl_reason(exc)}"
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve host name ({exc.strerror or exc})"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, TimeoutError):
-        return f"no answer within {timeout_s:g} s"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc) or type(exc).__name__

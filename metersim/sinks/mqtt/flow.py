@@ -16,6 +16,12 @@ the window. After a reconnect paho re-sends *every* message it holds at once, ig
 limits would acknowledge the excess and drop it. So the flow keeps accepted QoS 2 messages in its own
 bounded backlog (``buffer_messages`` together with those in paho) and hands paho the next one only
 when a PUBCOMP has made room (:meth:`Flow.pump`, which the sink runs after every network round).
+
+MQTT 5: a PUBACK or PUBCOMP with a failure reason code (0x80 and above: not authorized, quota
+exceeded, ...) counts the message in ``errors``, not ``acknowledged``; on 3.1.1 a broker cannot say so.
+A QoS 2 refusal comes in PUBREC, whose reason code paho 2.2 ignores (it sends PUBREL anyway, and
+Mosquitto completes with PUBCOMP 0): such a message is counted as acknowledged.
+The sink's own messages (the retained status, :meth:`Flow.publish_own`) are never counted.
 """
 
 from __future__ import annotations
@@ -46,6 +52,9 @@ QOS2_MAX_INFLIGHT = 20
 
 _OK = MQTTErrorCode.MQTT_ERR_SUCCESS
 _QUEUE_SIZE = MQTTErrorCode.MQTT_ERR_QUEUE_SIZE
+_NO_CONN = MQTTErrorCode.MQTT_ERR_NO_CONN
+#: MQTT 5 reason codes from 0x80 up are failures (a 3.1.1 acknowledgement is always 0)
+_FAILURE = 0x80
 
 
 class Flow:
@@ -87,15 +96,18 @@ class Flow:
         self._service = service
         self._is_up = is_up
         self._client: mqtt.Client | None = None
-        self._backlog: deque[tuple[str, bytes]] = deque()  # QoS 2: accepted, not yet handed to paho
+        # QoS 2: accepted, not yet handed to paho: (topic, payload, retain, properties)
+        self._backlog: deque[tuple[str, bytes, bool, Properties | None]] = deque()
         self._held = 0  # QoS 2: handed to paho and not yet completed (PUBCOMP)
+        self._own: set[int] = set()  # mids of the sink's own messages awaiting their PUBACK: not counted
+        self._last_own: mqtt.MQTTMessageInfo | None = None
 
     def attach(self, client: mqtt.Client) -> None:
         """Bound ``client``'s queues and count its acknowledgements; later sends publish through it."""
         # Bounded: QUEUE_SIZE applies backpressure, and mids (16 bit) cannot wrap onto live ones.
         client.max_inflight_messages_set(self.max_inflight)
         # QoS 2: paho holds at most the window (``pump`` keeps to it; this limit backs it up).
-        client.max_queued_messages_set(self.max_inflight if self.qos == 2 else self.buffer_messages)
+        client.max_queued_messages_set(self._queue_limit)
         if self.qos == 2:
             client.on_publish = self._on_complete
         elif self.qos:
@@ -104,27 +116,64 @@ class Flow:
 
     # --- publishing ---------------------------------------------------------------------------------
 
-    def send(self, topics: list[str], payloads: list[bytes]) -> None:
-        """Publish ``payloads[i]`` to ``topics[i]`` for every i; block while the bounded buffer is full."""
-        if self.qos == 2:
-            self._send_qos2(topics, payloads, len(payloads))
-        elif self.qos:
-            self._send_reliable(topics, payloads, len(payloads))
-        else:
-            self._send_qos0(topics, payloads, len(payloads))
+    @property
+    def _queue_limit(self) -> int:
+        return self.max_inflight if self.qos == 2 else self.buffer_messages
 
-    def _send_reliable(self, topics: list[str], payloads: list[bytes], count: int) -> None:
+    def send(
+        self,
+        topics: list[str],
+        payloads: list[bytes],
+        retain: bool | None = None,
+        properties: Properties | None = None,
+    ) -> None:
+        """Publish ``payloads[i]`` to ``topics[i]`` for every i; block while the bounded buffer is full.
+
+        ``retain``: None for the output's ``retain``. ``properties``: MQTT 5 PUBLISH properties shared
+        by every message (None on 3.1.1).
+        """
+        keep = self.retain if retain is None else retain
+        if self.qos == 2:
+            self._send_qos2(topics, payloads, len(payloads), keep, properties)
+        elif self.qos:
+            self._send_reliable(topics, payloads, len(payloads), keep, properties)
+        else:
+            self._send_qos0(topics, payloads, len(payloads), keep, properties)
+
+    def publish_own(self, topic: str, payload: bytes, qos: int, retain: bool, properties: Properties | None) -> bool:
+        """Publish a message of the sink's own (its status), outside the counts; False if paho had no room.
+
+        paho cannot lift its queue limit on an open connection, so a full buffer refuses this message
+        too; the caller retries after the next wait (acknowledgements make room).
+        """
+        assert self._client is not None
+        info = self._client.publish(topic, payload, qos, retain, properties)
+        if info.rc not in (_OK, _NO_CONN):  # NO_CONN: stored, sent after the next CONNACK
+            return False
+        if qos and self.qos:  # at QoS 0 the flow sets no on_publish, so nothing would clear the mid
+            self._own.add(info.mid)
+        self._last_own = info
+        return True
+
+    def own_pending(self) -> bool:
+        """Whether the last message of :meth:`publish_own` still awaits its acknowledgement."""
+        info = self._last_own
+        return info is not None and not info.is_published()
+
+    def _send_reliable(
+        self, topics: list[str], payloads: list[bytes], count: int, retain: bool, props: Properties | None
+    ) -> None:
         """QoS 1: every rc except QUEUE_SIZE means paho stored the message (it re-sends it later)."""
         assert self._client is not None
         publish = self._client.publish
-        qos, retain, stats, step = self.qos, self.retain, self.stats, self._step
+        qos, stats, step = self.qos, self.stats, self._step
         i = 0
         while i < count:
             end = min(i + SERVICE_EVERY, count)
             self._pace(end - i)
             start = i
             while i < end:
-                if publish(topics[i], payloads[i], qos, retain).rc == _QUEUE_SIZE:
+                if publish(topics[i], payloads[i], qos, retain, props).rc == _QUEUE_SIZE:
                     # The bounded buffer is full: wait for acknowledgements (or a reconnect), retry.
                     stats.accepted += i - start
                     start = i
@@ -134,7 +183,9 @@ class Flow:
             stats.accepted += i - start
             self._service()
 
-    def _send_qos2(self, topics: list[str], payloads: list[bytes], count: int) -> None:
+    def _send_qos2(
+        self, topics: list[str], payloads: list[bytes], count: int, retain: bool, props: Properties | None
+    ) -> None:
         """QoS 2: take messages into the backlog while there is room; paho gets them through ``pump``."""
         backlog, stats, limit = self._backlog, self.stats, self.buffer_messages
         i = 0
@@ -145,7 +196,7 @@ class Flow:
                 continue
             end = min(i + room, i + SERVICE_EVERY, count)
             self._pace(end - i)
-            backlog.extend(zip(topics[i:end], payloads[i:end]))
+            backlog.extend((topic, payload, retain, props) for topic, payload in zip(topics[i:end], payloads[i:end]))
             stats.accepted += end - i
             i = end
             self.pump()
@@ -161,10 +212,10 @@ class Flow:
         if not backlog:
             return
         assert self._client is not None
-        publish, retain, window = self._client.publish, self.retain, self.max_inflight
+        publish, window = self._client.publish, self.max_inflight
         while backlog and self._held < window:
-            topic, payload = backlog[0]
-            if publish(topic, payload, 2, retain).rc == _QUEUE_SIZE:
+            topic, payload, retain, props = backlog[0]
+            if publish(topic, payload, 2, retain, props).rc == _QUEUE_SIZE:
                 return
             backlog.popleft()
             self._held += 1
@@ -173,11 +224,13 @@ class Flow:
         """Forget the QoS 2 backlog (the sink counts it in ``errors``); nothing more is handed to paho."""
         self._backlog.clear()
 
-    def _send_qos0(self, topics: list[str], payloads: list[bytes], count: int) -> None:
+    def _send_qos0(
+        self, topics: list[str], payloads: list[bytes], count: int, retain: bool, props: Properties | None
+    ) -> None:
         """QoS 0: paho sends at once or not at all; a message not sent is retried after a reconnect."""
         assert self._client is not None
         publish = self._client.publish
-        retain, stats, is_up = self.retain, self.stats, self._is_up
+        stats, is_up = self.stats, self._is_up
         i = 0
         while i < count:
             while not is_up():
@@ -185,7 +238,7 @@ class Flow:
             end = min(i + SERVICE_EVERY, count)
             self._pace(end - i)
             start = i
-            while i < end and publish(topics[i], payloads[i], 0, retain).rc == _OK:
+            while i < end and publish(topics[i], payloads[i], 0, retain, props).rc == _OK:
                 i += 1
             stats.accepted += i - start
             self._service()
@@ -229,8 +282,14 @@ class Flow:
         reason_code: ReasonCode,
         properties: Properties,
     ) -> None:
-        stats = self.stats
-        stats.acknowledged += 1
+        own = self._own
+        if own and mid in own:
+            own.discard(mid)
+            return
+        if reason_code.value >= _FAILURE:
+            self.stats.errors += 1
+        else:
+            self.stats.acknowledged += 1
 
     def _on_complete(
         self,
@@ -241,5 +300,12 @@ class Flow:
         properties: Properties,
     ) -> None:
         """QoS 2: paho reports a message only on its PUBCOMP, when the broker has released it."""
+        own = self._own
+        if own and mid in own:
+            own.discard(mid)  # a QoS 1 status message's PUBACK: not in the window either
+            return
         self._held -= 1
-        self.stats.acknowledged += 1
+        if reason_code.value >= _FAILURE:
+            self.stats.errors += 1
+        else:
+            self.stats.acknowledged += 1

@@ -1,4 +1,4 @@
-"""Publish each reading as one MQTT message (paho-mqtt 2.x, MQTT v3.1.1).
+"""Publish each reading as one MQTT message (paho-mqtt 2.x, MQTT 3.1.1 or 5).
 
 The sink drives paho's network loop itself, in the caller's thread, instead of ``loop_start()``:
 the measured publish rate is higher without the extra thread, and backpressure is simple when the
@@ -22,25 +22,43 @@ Delivery rules:
   ``stats.errors``, ``send()`` and ``flush()`` raise :class:`Interrupted`, and ``close()`` returns at
   once. (A connection attempt already under way, a TCP connect or TLS handshake, still runs to its
   end, up to ``connect_timeout_s``; to a refusing or local broker that is immediate.)
+
+MQTT 5 (``protocol: "5"``): every message carries the Content Type given by the factory, the
+outbox's user properties and ``message_expiry_s`` (:mod:`~metersim.sinks.mqtt.properties`). The
+first CONNECT starts clean, later ones resume the session, which the broker keeps for
+``session_expiry_s`` after a lost connection (so QoS 2 resumes with PUBREL instead of re-sending
+PUBLISH); a clean close ends the session. On 3.1.1 no properties are sent, and the session is clean.
+Topic aliases are not used: paho re-sends stored QoS >= 1 messages after a reconnect as they were
+published, and an aliased (empty) topic is void on the new connection.
+
+The retained status (``status_topic``, :mod:`~metersim.sinks.mqtt.status`) is ``online`` after each
+CONNACK and ``offline`` at a clean close and as the will. It is one
+:class:`~metersim.sinks.mqtt.session.Session`; the caller may pass one more (``session=``), whose will
+wins over the status's, and whose own messages follow the status's (:mod:`~metersim.sinks.mqtt.session`).
+
+This sink is ``connections: single``; :class:`~metersim.sinks.mqtt.topology.ManyMqttSink` is the one
+for many connections (``open_sink`` picks it).
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from collections.abc import Callable
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from metersim.config import MqttOutput
-from metersim.errors import ConfigError, DeliveryError
+from metersim.errors import DeliveryError
 from metersim.sinks.base import Interrupted, Outbox, SinkBase
+from metersim.sinks.mqtt.client import new_client
 from metersim.sinks.mqtt.connection import Connection, State
 from metersim.sinks.mqtt.flow import STEP_S, Flow
 from metersim.sinks.mqtt.loop import Waiter
-from metersim.sinks.mqtt.tls import configure_tls
+from metersim.sinks.mqtt.properties import PublishProperties, connect_properties, end_session_properties
+from metersim.sinks.mqtt.session import Lifecycle, Session
+from metersim.sinks.mqtt.status import StatusSession
+
+#: longest wait at a clean close for the broker to acknowledge the ``offline`` status [s]
+OFFLINE_WAIT_S = 2.0
 
 
 class MqttSink(SinkBase):
@@ -54,6 +72,12 @@ class MqttSink(SinkBase):
         Override the host and port of ``output.url`` (the embedded broker uses this).
     log
         Receives one human-readable line per connection state change. Never receives credentials.
+    content_type
+        MQTT 5 Content Type of every payload (``application/json`` for ``format: json``); None for
+        none. Not sent on 3.1.1.
+    session
+        A lifecycle of the connection besides the retained status (its will wins over the status's):
+        see :mod:`~metersim.sinks.mqtt.session`.
     """
 
     name = "mqtt"
@@ -65,6 +89,8 @@ class MqttSink(SinkBase):
         host: str | None = None,
         port: int | None = None,
         log: Callable[[str], None] | None = None,
+        content_type: str | None = None,
+        session: Session | None = None,
     ) -> None:
         super().__init__()
         self.output = output
@@ -73,6 +99,9 @@ class MqttSink(SinkBase):
         self.qos = output.qos
         self.retain = output.retain
         self.client_id = output.client_id or f"metersim-{secrets.token_hex(6)}"
+        self.mqtt5 = output.protocol == "5"
+        # Built once per user-property set, shared by every message of an outbox (None on 3.1.1).
+        self._properties = PublishProperties(content_type, output.message_expiry_s) if self.mqtt5 else None
         self._log = log or _ignore
         self._warned_insecure = False
         self._conn: Connection | None = None
@@ -89,6 +118,11 @@ class MqttSink(SinkBase):
             service=self._service,
             is_up=self._is_up,
         )
+        sessions: list[Session] = [] if output.status_topic is None else [StatusSession(output.status_topic)]
+        if session is not None:
+            sessions.append(session)  # last: its will wins
+        # None without sessions, so that a run without them does no lifecycle work at all
+        self._lifecycle = Lifecycle(sessions, self.client_id, self._flow, mqtt5=self.mqtt5) if sessions else None
 
     # --- describing ---------------------------------------------------------------------------------
 
@@ -110,7 +144,8 @@ class MqttSink(SinkBase):
         """One line for the run summary, e.g. ``mqtt://127.0.0.1:1883 qos=1``."""
         scheme = "mqtts" if self.output.uses_tls else "mqtt"
         retain = " retain" if self.retain else ""
-        return f"{scheme}://{self.address} qos={self.qos}{retain}"
+        version = " mqtt5" if self.mqtt5 else ""
+        return f"{scheme}://{self.address} qos={self.qos}{retain}{version}"
 
     def __repr__(self) -> str:
         state = self._conn.state if self._conn is not None else State.DOWN
@@ -155,6 +190,9 @@ class MqttSink(SinkBase):
     def send(self, outbox: Outbox) -> None:
         """Publish every message of ``outbox``; block while the bounded buffer is full.
 
+        The outbox's ``retain`` (None: the output's) and, on MQTT 5, its user properties apply to
+        every message.
+
         Raises DeliveryError if the broker stays away longer than ``give_up_s``, and Interrupted
         after ``interrupt()`` (messages of ``outbox`` not yet taken then are not counted as accepted).
         """
@@ -171,7 +209,8 @@ class MqttSink(SinkBase):
         payloads = outbox.payloads
         if len(topics) != count or len(payloads) != count:
             raise ValueError(f"outbox of {count} messages has {len(topics)} topics and {len(payloads)} payloads")
-        self._flow.send(topics, payloads)
+        properties = None if self._properties is None else self._properties.of(outbox.user_properties)
+        self._flow.send(topics, payloads, outbox.retain, properties)
 
     def poll(self) -> None:
         """Keep the connection alive between emissions of a paced run: pings, acks, reconnects."""
@@ -205,7 +244,8 @@ class MqttSink(SinkBase):
             self._step(min(STEP_S, remaining))
 
     def close(self) -> None:
-        """Flush, then disconnect cleanly. Safe to call twice; disconnects even if the flush fails.
+        """Flush, publish the ``offline`` status, then disconnect cleanly. Safe to call twice;
+        disconnects even if the flush fails.
 
         After ``interrupt()`` (also one that arrives during the flush): drops the connection at once,
         counts what is unacknowledged in ``stats.errors``, and raises nothing.
@@ -224,12 +264,40 @@ class MqttSink(SinkBase):
             conn, waiter = self._conn, self._waiter
             self._conn = self._waiter = None
             if conn is not None:
-                conn.close()
+                if waiter is not None and not self._interrupted and self._say_offline(conn, waiter):
+                    conn.close(end_session_properties() if self.mqtt5 else None)
+                else:
+                    conn.abort()  # no DISCONNECT: the broker publishes the will
             if waiter is not None:
                 waiter.close()
             lost = self.stats.in_flight
             if lost > 0:
                 self.stats.errors += lost
+
+    def _say_offline(self, conn: Connection, waiter: Waiter) -> bool:
+        """Publish the retained ``offline`` status and wait briefly for its PUBACK; False if it did not come.
+
+        Then the caller drops the connection without DISCONNECT, so that the broker publishes the
+        will (also ``offline``) instead: a clean DISCONNECT would discard it and leave ``online``.
+        """
+        lifecycle = self._lifecycle
+        if lifecycle is None or conn.state is not State.UP:
+            return True  # no session, or the connection is already gone (and the will was published)
+        if not lifecycle.closing():
+            return False
+        deadline = time.monotonic() + min(OFFLINE_WAIT_S, self.output.drain_timeout_s)
+        # Bounded: the deadline, the interrupt flag and the connection's state end it.
+        while self._flow.own_pending():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or conn.state is not State.UP or self._interrupted:
+                return False
+            waiter.wait(min(STEP_S, remaining))
+        return True
+
+    def _came_up(self) -> None:
+        """At each accepted CONNACK: the retained ``online`` status and the session's messages."""
+        if self._lifecycle is not None:
+            self._lifecycle.connected()
 
     # --- driving the connection (the flow calls these while it waits) -------------------------------
 
@@ -242,6 +310,8 @@ class MqttSink(SinkBase):
         assert conn is not None
         self._check_stop(conn)
         conn.service()
+        if self._lifecycle is not None:
+            self._lifecycle.retry()
         self._flow.pump()
 
     def _step(self, timeout_s: float) -> None:
@@ -250,6 +320,8 @@ class MqttSink(SinkBase):
         assert conn is not None and waiter is not None
         self._check_stop(conn)
         waiter.wait(timeout_s)
+        if self._lifecycle is not None:
+            self._lifecycle.retry()  # before the flow's own retry takes the room an acknowledgement made
         self._flow.pump()
 
     def _check_stop(self, conn: Connection) -> None:
@@ -286,28 +358,10 @@ class MqttSink(SinkBase):
     def _connect(self) -> Connection:
         """A configured paho client (credentials, TLS, bounded queues) inside a new Connection."""
         output = self.output
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            clean_session=True,
-            protocol=mqtt.MQTTv311,
-            reconnect_on_failure=False,
-        )
-        # Named environment variables win over credentials in the URL (mqtt://user:pass@host), as
-        # mosquitto_pub's -u/-P win over -L; neither is ever logged.
-        username = _env(output.username_env, "username_env")
-        password = _env(output.password_env, "password_env")
-        if output.username_env is None:
-            username = output.url_username
-        if output.password_env is None:
-            password = output.url_password
-        if username is not None or password is not None:
-            client.username_pw_set(username or "", password)
-        if output.uses_tls:
-            configure_tls(client, output.tls)
-            if output.tls is not None and output.tls.insecure and not self._warned_insecure:
-                self._warned_insecure = True
-                self._log(f"mqtt: warning: tls.insecure is set: the certificate of {self.address} is not verified")
+        client = new_client(output, self.client_id)
+        if output.tls is not None and output.tls.insecure and not self._warned_insecure:
+            self._warned_insecure = True
+            self._log(f"mqtt: warning: tls.insecure is set: the certificate of {self.address} is not verified")
         self._flow.attach(client)
         qos0 = self.qos == 0
         return Connection(
@@ -321,6 +375,9 @@ class MqttSink(SinkBase):
             log=self._log,
             on_discard=self._flow.discarded if qos0 else None,
             on_drained=self._flow.drained if qos0 else None,
+            on_up=self._came_up,
+            before_connect=None if self._lifecycle is None else self._lifecycle.before_connect,
+            connect_properties=connect_properties(output.session_expiry_s) if self.mqtt5 else None,
             tls=output.uses_tls,
             client_cert=output.tls is not None and output.tls.cert_file is not None,
         )
@@ -328,13 +385,3 @@ class MqttSink(SinkBase):
 
 def _ignore(_line: str) -> None:
     return None
-
-
-def _env(name: str | None, field: str) -> str | None:
-    """The value of the environment variable named by a config field; never logged."""
-    if name is None:
-        return None
-    value = os.environ.get(name)
-    if value is None:
-        raise ConfigError(f"outputs.{field}: names ${name}, which is not set in the environment")
-    return value
