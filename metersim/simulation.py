@@ -280,6 +280,7 @@ class Simulation:
                     idle=idle,
                     stop=self._stop,
                     emit_events=outputs.emit_events,
+                    join_deferred=any(o.format == "batch" for o in outputs.outputs),
                 )
                 display: AbstractContextManager[object] = nullcontext()
                 if self.progress:

@@ -5,8 +5,8 @@ Concentrator ``c`` uploads at the instants ``t`` with ``(t - phase_c) % upload_e
 uniform in ``[0, upload_every_s)`` [s], drawn once per group from ``(seed, UPLOADS, group)`` over all of
 the group's concentrators (so a shard of the group draws the same phases). A reading leaves at the first
 upload at or after its report slot: its ``sent_s`` moves there and its ``quality`` stays ``valid`` (this
-is how the head-end always receives them, not a fault). The engine emits the readings that leave
-together in one emission, which ``format: batch`` turns into one message per upload.
+is how the head-end always receives them, not a fault). With a ``format: batch`` output the engine
+emits the readings that leave together in one emission, which becomes one message per upload.
 
 This transform runs before the communication faults, so a link outage still holds an upload back and
 a reconnect storm still flushes every store at once.

@@ -47,8 +47,9 @@ def test_readings_leave_at_their_concentrators_uploads_and_are_otherwise_unchang
     assert len({next(iter(p)) for p in phases.values()}) > 1  # and not all the same
 
 
-def test_what_a_concentrator_uploads_at_once_is_one_emission():
-    sink = _run(_scenario(UPLOAD_S))
+def test_what_a_concentrator_uploads_at_once_is_one_emission_when_a_format_batches():
+    sink, batches = MemorySink(), MemorySink(topic="b/{concentrator}", format="batch")
+    Simulation(_scenario(UPLOAD_S), sinks=[sink, batches]).run()
     readings = sink.readings()
     start = 0
     for count in sink.emissions:
@@ -56,6 +57,10 @@ def test_what_a_concentrator_uploads_at_once_is_one_emission():
         start += count
         assert len({(r["concentrator"], r["sent_at"]) for r in emission}) == 1
     assert max(sink.emissions) >= 30  # 10 meters x 3 to 4 intervals of 15 min in an hour
+    assert len(batches.messages) == len(sink.emissions)  # one batch message an upload
+    # without a batching output the readings leave one interval at a time (joining costs copies)
+    alone = _run(_scenario(UPLOAD_S))
+    assert alone.readings() == readings and max(alone.emissions) <= 10
 
 
 def test_grid_side_meters_and_groups_without_uploads_are_untouched():

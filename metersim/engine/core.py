@@ -122,9 +122,12 @@ class Engine:
         on_progress: Callable[[EngineCounters], None] | None = None,
         stop: threading.Event | None = None,
         emit_events: EmitEvents | None = None,
+        join_deferred: bool = False,
     ) -> None:
+        """``join_deferred``: emit the deferred readings that leave together (of one meter set) as one
+        batch, for an output that makes one message of them (``format: batch``); else one by one."""
         self.simulators, self.emit, self.window = simulators, emit, window
-        self.emit_events = emit_events
+        self.emit_events, self.join_deferred = emit_events, join_deferred
         self.transforms, self.observers, self.processes = transforms, observers, processes
         self.counters = EngineCounters(simulated_now_s=window.start_s)
         self.deferred = Deferred()
@@ -252,8 +255,12 @@ class Engine:
     def _release(self, entries: list[Entry]) -> None:
         """Emit deferred entries (of one meter set, all copies or none) together: a concentrator's upload
         carries the readings of several intervals in one emission, in the order they were deferred."""
-        joined = ReadingBatch.join([e.batch.take(e.rows) for e in entries]) if len(entries) > 1 else None
-        self.emit(*((joined, np.arange(len(joined))) if joined is not None else (entries[0].batch, entries[0].rows)))
+        if len(entries) > 1 and self.join_deferred:  # (joining costs copies: only when a format uses it)
+            joined = ReadingBatch.join([e.batch.take(e.rows) for e in entries])
+            self.emit(joined, np.arange(len(joined)))
+        else:
+            for entry in entries:
+                self.emit(entry.batch, entry.rows)
         count = sum(len(e.rows) for e in entries)
         if entries[0].copy:
             self.counters.readings_duplicated += count
