@@ -32,6 +32,11 @@ from metersim.sinks.base import Outbox, Sink
 EncoderKey = tuple[str, tuple[tuple[str, Any], ...]]
 
 
+def encoder_key(fmt: str, options: tuple[tuple[str, Any], ...]) -> EncoderKey:
+    """What identifies an encoder: its format and its options, in a fixed order."""
+    return fmt, tuple(sorted(options))
+
+
 @dataclass(frozen=True)
 class Output:
     """One configured output."""
@@ -50,7 +55,7 @@ class Output:
 
     @cached_property
     def key(self) -> EncoderKey:
-        return self.format, tuple(sorted(self.options))
+        return encoder_key(self.format, self.options)
 
     @property
     def event_template(self) -> str | None:

@@ -39,7 +39,7 @@ from metersim.ledger.labels import LabelWriter
 from metersim.ledger.truth import TruthWriter
 from metersim.ledger.weather import WeatherLog
 from metersim.model.weather import Weather
-from metersim.outputs import EncoderKey, Output, Outputs
+from metersim.outputs import EncoderKey, Output, Outputs, encoder_key
 from metersim.parameters import climate_params
 from metersim.progress import ProgressDisplay, ProgressLog, Tracker, about, start_line
 from metersim.report import RunReport
@@ -325,14 +325,16 @@ class Simulation:
         for output in self.scenario.outputs:
             fmt = "json" if isinstance(output, DiscardOutput) else output.format
             options = encoder_options(self.scenario.fleet, output)
-            encoder = encoder_for(fmt, **dict(options))
+            key = encoder_key(fmt, options)
+            if key not in encoders:  # made here, once: the sink needs its content type (Sparkplug, its session)
+                encoders[key] = encoder_for(fmt, **dict(options))
+            encoder = encoders[key]
             session = None
             if isinstance(output, MqttOutput) and isinstance(encoder, SparkplugEncoder):
                 from metersim.sessions import SparkplugSession  # imports paho: only for Sparkplug outputs
 
                 sparkplug = dict(options)
                 session = SparkplugSession(encoder, sparkplug["group_id"], sparkplug["edge_node"])
-                encoders[fmt, tuple(sorted(options))] = encoder  # the session and the stream share it
             sink = open_sink(
                 output, stack, self._log, resume=resume, content_type=encoder.content_type, session=session
             )

@@ -16,6 +16,7 @@ import yaml
 
 from tests.conftest import ROOT, scenario_dict
 from tests.encoders.test_homeassistant import _check_config
+from tests.encoders.test_sparkplug import spb  # noqa: F401 - the compiled Sparkplug B schema, a fixture
 
 pytestmark = pytest.mark.integration
 MOSQUITTO_SUB = shutil.which("mosquitto_sub")
@@ -105,18 +106,12 @@ def _messages(sub: subprocess.Popen[bytes]) -> list[tuple[str, bytes]]:
     return [(t, bytes.fromhex(h)) for t, h in (line.split("\t") for line in out.decode().splitlines() if line)]
 
 
-def test_sparkplug_births_on_connect_and_ndeath_is_the_will_when_the_publisher_is_killed(tmp_path, private_mosquitto):
-    spb = pytest.importorskip("tests.encoders.test_sparkplug")
-    from grpc_tools import protoc
-
-    out = tmp_path / "pb"
-    out.mkdir()
-    assert protoc.main(["protoc", f"-I{spb.PROTO.parent}", f"--python_out={out}", str(spb.PROTO)]) == 0
-    sys.path.insert(0, str(out))
-    try:
-        import sparkplug_b_pb2 as pb
-    finally:
-        sys.path.remove(str(out))
+def test_sparkplug_births_on_connect_and_ndeath_is_the_will_when_the_publisher_is_killed(
+    tmp_path,
+    private_mosquitto,
+    spb,  # noqa: F811
+):
+    pb = spb  # the Tahu schema, compiled by protoc
     broker = private_mosquitto().start()
     data = scenario_dict(duration="1d", speed=3600)  # a day in 24 s: killed after a few
     data["fleet"][0]["count"] = 3
