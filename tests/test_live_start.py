@@ -154,6 +154,8 @@ def test_a_backfill_catches_up_the_past_then_keeps_pace():
     start = parse_instant(report.start)
     assert began - 3 * 3600 < start <= began - 2 * 3600 and start % 3600 == 0
     past = [r for r in sink.readings() if sent_at(r) < began]
-    assert len(past) >= 2 * (20 * 4 + 10) - 20  # two hours of history went out (bar the last slot or so)
+    # two hours of history went out, bar the last interval of each group: started within seconds after an
+    # hour, the readings of the interval ending on it have slots (jitter) after `began` (seen once in CI)
+    assert len(past) >= 2 * (20 * 4 + 10) - (20 + 10)
     # the late ones are not counted as late: catching up is not lateness
     assert report.lateness is not None and report.lateness["p99_ms"] < 1000
