@@ -15,6 +15,7 @@ import numpy as np
 
 from metersim._array import Array
 from metersim.calendar import day_types
+from metersim.commands.controls import Gated, MeterControls
 from metersim.config import Climate, Tariff
 from metersim.errors import ConfigError
 from metersim.fleet import MeterAttributes
@@ -161,6 +162,8 @@ class GroupSimulator:
 
         self.supply = GroupSupply(attributes, seed=seed, climate=climate, key=self.key) if group.supply else None
         self._offsets_s = attributes.offset_s.astype(np.int64)
+        #: what head-end commands set on these meters (relay, load limit, calendar); None without commands
+        self.controls: MeterControls | None = None
         self.first_seq = 0  # the first interval the engine steps (later after a resume)
 
     def state(self, next_seq: int) -> dict[str, Array]:
@@ -173,6 +176,8 @@ class GroupSimulator:
             arrays |= {f"grid.{k}": v for k, v in self.grid_registers.state().items()}
         if self.supply is not None:
             arrays |= {f"supply.{k}": v for k, v in self.supply.state().items()}
+        if self.controls is not None:
+            arrays |= {f"controls.{k}": v for k, v in self.controls.state().items()}
         arrays["noise"] = self.model.noise.state.copy()
         arrays["next_seq"] = np.array([next_seq], dtype=np.int64)
         return arrays
@@ -184,6 +189,8 @@ class GroupSimulator:
             self.grid_registers.restore({k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("grid.")})
         if self.supply is not None:
             self.supply.restore({k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("supply.")})
+        if self.controls is not None:
+            self.controls.restore({k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("controls.")})
         if arrays["noise"].shape != self.model.noise.state.shape:
             raise ValueError("the state's noise does not fit these meters")
         self.model.noise.state = arrays["noise"].copy()
@@ -203,6 +210,7 @@ class GroupSimulator:
         interval_index = end_s // interval_s
         instantaneous = battery = export_milli = None
         supply = self.supply.step(start_s, end_s) if self.supply is not None else None
+        gated: Gated | None = None
         if isinstance(self.model, ElectricityModel):
             flows = self.model.step(start_s, local_start_s, interval_index)
             true_milli, import_milli, export_milli = flows.load_milli, flows.import_milli, flows.export_milli
@@ -211,7 +219,10 @@ class GroupSimulator:
                 import_milli = self.supply.scale(supply, import_milli, pickup=True)
                 if export_milli is not None:  # an inverter stops when the grid does (anti-islanding)
                     export_milli = self.supply.scale(supply, export_milli, pickup=False)
-            self.registers.add(import_milli, band=band, export_milli=export_milli)
+            if self.controls is not None:
+                gated = self.controls.gate(start_s, band, true_milli, import_milli, export_milli)
+                true_milli, import_milli, export_milli = gated.true_milli, gated.import_milli, gated.export_milli
+            self.registers.add(import_milli, band=band if gated is None else gated.band, export_milli=export_milli)
             if group.instantaneous is not None:
                 instantaneous = self._instantaneous(import_milli, interval_index)
         else:
@@ -221,6 +232,10 @@ class GroupSimulator:
             if supply is not None and self.supply is not None:
                 true_milli = import_milli = self.supply.scale(supply, true_milli, pickup=False)
                 converted = converted * supply.on_fraction
+            if self.controls is not None:  # a closed valve
+                gated = self.controls.gate(start_s, band, true_milli, import_milli, None)
+                true_milli, import_milli = gated.true_milli, gated.import_milli
+                converted = converted if gated.on is None else converted * gated.on
             self.registers.add(import_milli, converted_milli=converted)
             battery = np.round(battery_percent(self.attributes.battery_pct, end_s - self.start_s), 1)
         interval = (seq, end_s, interval_s)
@@ -232,11 +247,13 @@ class GroupSimulator:
                 failures, long_failures = self.supply.failures.copy(), self.supply.long_failures.copy()
                 registers = replace(registers, failures=failures, long_failures=long_failures)
             events, labels = self.supply.events_and_labels(supply, self.meter_set)
+        if gated is not None and gated.events:
+            events = _with_events(events, self.meter_set, gated.events)
         meters = _batch(
             self.meter_set,
             interval,
             end_s + self._offsets_s,
-            band,
+            band if gated is None else gated.band,
             (true_milli, import_milli, export_milli),
             registers,
             instantaneous=instantaneous,
@@ -279,6 +296,14 @@ class GroupSimulator:
         amps = np.round(watts[:, None] / (phases * volts * power_factor[:, None]), 2)
         neutral = amps[:, 0].copy() if phases == 1 else None
         return Instantaneous(volts, amps, power_factor, frequency, neutral_amps=neutral)
+
+
+def _with_events(events: EventBatch | None, meters: MeterSet, more: list[tuple[Array, Array, Array]]) -> EventBatch:
+    """``events`` and ``more`` ``(rows, time_s, code)`` in one batch, in time order (stable)."""
+    parts = [] if events is None else [(events.meters_at, events.time_s, events.code)]
+    rows, times, codes = (np.concatenate(c) for c in zip(*parts, *more))
+    order = np.argsort(times, kind="stable")
+    return EventBatch(meters, rows[order], times[order], codes[order].astype(np.int16), times[order])
 
 
 def _concentrators(attributes: MeterAttributes) -> Callable[[], list[str]] | None:
@@ -334,7 +359,7 @@ def _batch(
     meters: MeterSet,
     interval: tuple[int, int, int],
     sent_s: Array,
-    band: int,
+    band: int | Array,
     flows: tuple[Array, Array, Array | None],
     registers: RegisterValues,
     *,
@@ -359,7 +384,7 @@ def _batch(
         seq=np.broadcast_to(np.int64(seq), (n,)),
         end_s=np.broadcast_to(np.int64(end_s), (n,)),
         sent_s=sent_s,
-        band=np.broadcast_to(np.int8(band), (n,)),
+        band=np.broadcast_to(np.int8(band), (n,)) if isinstance(band, int) else band.astype(np.int8),
         true_milli=true_milli,
         import_milli=import_milli,
         export_milli=export_milli,

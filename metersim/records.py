@@ -311,6 +311,13 @@ EVENT_CODES = {
     "meter_cover_closed": 45,
     "current_mismatch": 52,  # phase and neutral current not equal (earth-return theft)
     "current_match": 53,
+    "configuration_changed": 47,  # a load limit or tariff set by command
+    "firmware_activated": 18,
+    "ready_for_reconnection": 59,  # the relay is armed; the customer presses the button
+    "manual_connection": 61,
+    "remote_disconnection": 62,
+    "remote_connection": 63,
+    "local_disconnection": 64,  # the load limiter tripped the relay
 }
 EVENT_NAMES = {code: name for name, code in EVENT_CODES.items()}
 

@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
@@ -57,6 +58,8 @@ class RunReport:
     #: paced runs: how late emissions left against their scheduled wall time (p50, p99, max) [ms]
     lateness: dict[str, float] | None = None
     error_message: str | None = None
+    #: outputs with ``commands``: received, answered by status, refused, dropped
+    commands: dict[str, Any] | None = None
     outputs: list[OutputReport] = field(default_factory=list)
 
     def collect(self, counters: EngineCounters | None, outputs: Outputs, wall_s: float, start_s: int) -> None:

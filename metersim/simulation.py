@@ -16,16 +16,16 @@ transforms, observers and process plug-ins.
 from __future__ import annotations
 
 import math
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
-from types import FrameType
 
 from rich.console import Console
 
+from metersim.commands.handler import CommandHandler
+from metersim.commands.wiring import link_clocks, open_commands
 from metersim.config import Climate, DiscardOutput, MeterGroup, MqttOutput, Scenario
 from metersim.config.formats import SENDERS, encoder_options
 from metersim.encoders import Encoder, encoder_for
@@ -43,6 +43,7 @@ from metersim.outputs import EncoderKey, Output, Outputs, encoder_key
 from metersim.parameters import climate_params
 from metersim.progress import ProgressDisplay, ProgressLog, Tracker, about, start_line
 from metersim.report import RunReport
+from metersim.signals import GRACE_S, graceful_signals
 from metersim.sinks.base import Interrupted, Sink
 from metersim.sinks.factory import open_sink
 from metersim.state import StateWriter, load_state, restore_transforms
@@ -167,6 +168,8 @@ class Simulation:
         Run only these ranges of chunks of the named groups (default: every meter).
     console, progress
         Where log lines go, and whether to show a progress bar on a terminal.
+    replay_commands
+        A command log (:mod:`metersim.commands.log`) to feed back at its simulated times.
     """
 
     def __init__(
@@ -181,10 +184,12 @@ class Simulation:
         meters: Mapping[str, MeterRange] | None = None,
         console: Console | None = None,
         progress: bool = False,
+        replay_commands: str | None = None,
     ) -> None:
         self.scenario, self.name = scenario, name
         self.extra_sinks, self.transforms, self.observers, self.processes = sinks, transforms, observers, processes
         self.meters = meters
+        self.replay_commands = replay_commands  # a command log to feed back instead of live commands
         self.console = console or Console(stderr=True)
         self.progress = progress
         self.report = RunReport(scenario=name, status="pending", meters=scenario.meter_count, start="", end="")
@@ -231,6 +236,7 @@ class Simulation:
         outputs = Outputs([])
         engine: Engine | None = None
         tracker: Tracker | None = None
+        commands: CommandHandler | None = None
         began = time.monotonic()
 
         def idle() -> None:  # a paced run waits for its next event
@@ -239,11 +245,20 @@ class Simulation:
                 tracker.idle()
 
         try:
-            with _graceful_signals(self._on_signal), ExitStack() as stack:
+            with graceful_signals(self._on_signal), ExitStack() as stack:
                 outputs = self._open_outputs(stack, resume=saved is not None)
                 simulators = build_groups(scenario, window, self.meters)
                 observers, processes = list(self.observers), list(self.processes)
                 transforms = [*self.transforms, *scenario_transforms(simulators, scenario.simulation.seed, window)]
+                speed = None if scenario.simulation.speed == "max" else float(scenario.simulation.speed)
+                sinks = self._sinks[: len(scenario.outputs)]
+                replay, resumed = self.replay_commands, saved is not None
+                commands = open_commands(scenario, simulators, sinks, stack, speed=speed, replay=replay, resume=resumed)
+                if commands is not None:  # before a restore: the meters' controls are in the state
+                    observers.append(commands)
+                    processes.append(commands)
+                    transforms.append(commands.effects.hold)
+                    link_clocks(transforms, commands)
                 if saved is not None:
                     for simulator in simulators:
                         simulator.restore(saved[1][simulator.group.name])
@@ -260,7 +275,6 @@ class Simulation:
                     if truth.weather_path:
                         log = stack.enter_context(WeatherLog(truth.weather_path, regions_of(simulators)))
                         processes += log.processes()
-                speed = None if scenario.simulation.speed == "max" else float(scenario.simulation.speed)
                 # Measured again now that the outputs are open (connecting can take a while): the
                 # paced clock maps "now" onto the wall clock as the engine starts.
                 if scenario.simulation.starts_now:
@@ -282,6 +296,8 @@ class Simulation:
                     emit_events=outputs.emit_events,
                     join_deferred=any(o.format == "batch" for o in outputs.outputs),
                 )
+                if commands is not None:
+                    commands.clock = lambda: float(engine.env.now) if engine is not None else 0.0
                 display: AbstractContextManager[object] = nullcontext()
                 if self.progress:
                     zone = reference_group(scenario).timezone
@@ -313,6 +329,7 @@ class Simulation:
             if self._grace is not None:
                 self._grace.cancel()
             report.collect(engine.counters if engine else None, outputs, time.monotonic() - began, window.start_s)
+            report.commands = commands.summary() if commands is not None else None
         return report
 
     @property
@@ -359,41 +376,3 @@ class Simulation:
 
     def _log(self, line: str) -> None:
         self.console.print(line, markup=False, highlight=False, soft_wrap=True)
-
-
-#: signals that stop a run gracefully: the first flushes and reports, a second one gives up on delivery
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-#: how long [s] the outputs may take to deliver what they hold after a stop signal, before they give up
-GRACE_S = 3.0
-
-
-@contextmanager
-def _graceful_signals(on_signal: Callable[[int], None]) -> Iterator[None]:
-    """SIGINT (Ctrl-C), SIGTERM (``docker stop``, Kubernetes) and SIGHUP stop the run, for as long as it
-    runs, including the final flush.
-
-    ``on_signal`` gets the first two; a third restores the default action (SIGINT raises
-    KeyboardInterrupt, the others end the process). Only the main thread can install handlers;
-    elsewhere the caller stops the run itself (:meth:`Simulation.stop`).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-    seen = 0
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        nonlocal seen
-        seen += 1
-        on_signal(signum)
-        if seen >= 2:
-            for other in STOP_SIGNALS:
-                signal.signal(other, signal.default_int_handler if other == signal.SIGINT else signal.SIG_DFL)
-
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, handler)
-    try:
-        yield
-    finally:
-        for signum, action in previous.items():
-            signal.signal(signum, action)

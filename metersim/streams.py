@@ -45,6 +45,7 @@ class Stream(IntEnum):
     METER_FAULTS = 19  # which meters have which meter fault, when, and how badly
     THEFT = 20  # which meters steal, how much, and when their covers come off
     UPLOADS = 21  # the phase of each concentrator's upload schedule
+    COMMANDS = 22  # each command's response time and outcome, keyed by meter and command id
 
 
 def group_key(name: str) -> int:

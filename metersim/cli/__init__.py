@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from metersim import __version__
-from metersim.cli import bill, init, plot, run, schema, validate, verify
+from metersim.cli import bill, init, plot, run, schema, send, validate, verify
 from metersim.cli.common import error, make_console, silence_stdout
 from metersim.errors import EXIT_INTERRUPTED, MetersimError, OutputNotWritableError
 
@@ -31,6 +31,7 @@ VERBS = {
     "plot": plot,
     "schema": schema,
     "verify": verify,
+    "send": send,
 }
 
 EPILOG = """\
@@ -44,7 +45,8 @@ examples:
   metersim <command> --help                      the options of a command
 
 exit codes: 0 success, 1 other error, 2 invalid scenario, 3 broker unreachable, 4 TLS files,
-5 output not writable, 6 readings not delivered, 7 optional package missing, 130 interrupted.
+5 output not writable, 6 readings not delivered, 7 optional package missing, 8 verify found a difference or
+send got an answer that was not ok (or none), 130 interrupted.
 
 Every field of a scenario: `metersim schema` prints its JSON Schema (for editor completion); the
 README (README.md, "Using it", "Scenario reference", "Exit codes") explains them all.

@@ -54,6 +54,12 @@ def add_parser(sub: Any) -> None:
     add_scenarios(run)
     run.add_argument("-r", "--report", metavar="PATH", help="write the run report as JSON")
     run.add_argument(
+        "--replay-commands",
+        metavar="LOG",
+        help="feed this command log (a run's commands.jsonl) back at its simulated times instead of listening "
+        "for commands: the same scenario then gives byte-identical output",
+    )
+    run.add_argument(
         "-q", "--quiet", action="store_true", help="print only warnings and errors (no progress, no summary)"
     )
 
@@ -65,7 +71,13 @@ def main(args: argparse.Namespace, console: Console) -> int:
     check_writable(run_targets(scenario, args.report))
     from metersim.simulation import Simulation  # keeps `validate`, `schema` and the checks above quick
 
-    simulation = Simulation(scenario, name=scenario_name(args), console=console, progress=not args.quiet)
+    simulation = Simulation(
+        scenario,
+        name=scenario_name(args),
+        console=console,
+        progress=not args.quiet,
+        replay_commands=args.replay_commands,
+    )
     failure: MetersimError | None = None
     reader_gone = False
     try:

@@ -9,7 +9,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from metersim.config import FileOutput, Scenario
+from metersim.config import FileOutput, MqttOutput, Scenario
 from metersim.errors import OutputNotWritableError, not_writable
 
 #: (what, path): ``what`` as the writer of the file names it in its own error message
@@ -23,6 +23,8 @@ def run_targets(scenario: Scenario, report: str | None = None) -> list[Target]:
         targets.append(("ground truth", scenario.truth.path))
         if scenario.truth.weather_path:
             targets.append(("weather", scenario.truth.weather_path))
+        if any(isinstance(o, MqttOutput) and o.commands is not None for o in scenario.outputs):
+            targets.append(("command log", scenario.truth.resolved_commands_path))
     if report:
         targets.append(("report", report))
     return targets

@@ -12,6 +12,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 from typing_extensions import Self
 
 from metersim.config.base import Float, Model, NotBool, Seconds, StrictInt, format_fields, no_nul
+from metersim.config.commands import CommandsConfig
 from metersim.config.topics import EVENT_TOPIC_FIELDS, MQTT_MAX_BYTES, topic_template_problem
 from metersim.config.wire import (
     FORMAT_HELP,
@@ -76,6 +77,7 @@ class MqttOutput(Model):
     connections_options: ConnectionsOptions | None = Field(
         None, description="many connections: client ids, connect ramp and network loops (defaults when null)"
     )
+    commands: CommandsConfig | None = Field(None, description="answer head-end commands (two-way meters)")
     url: str = Field(
         "mqtt://127.0.0.1:1883",
         description='mqtt://[user[:password]@]host[:port], mqtts://..., or "embedded"; credentials in the URL are '
@@ -209,6 +211,13 @@ class MqttOutput(Model):
     def _expiry_needs_mqtt5(cls, v: int | None, info: ValidationInfo) -> int | None:
         if v is not None and info.data.get("protocol", "5") != "5":
             raise ValueError('needs protocol: "5" (MQTT 3.1.1 has no message expiry)')
+        return v
+
+    @field_validator("commands")
+    @classmethod
+    def _commands_single(cls, v: CommandsConfig | None, info: ValidationInfo) -> CommandsConfig | None:
+        if v is not None and info.data.get("connections", "single") != "single":
+            raise ValueError("commands are answered on `connections: single` only")
         return v
 
     @field_validator("status_topic")

@@ -11,6 +11,7 @@ from typing_extensions import Self
 
 from metersim.config.base import Model, Problem, raise_problems, topic_unsafe
 from metersim.config.climate import DEFAULT_REGIONS, Climate
+from metersim.config.commands import command_problems
 from metersim.config.fleet import MeterGroup
 from metersim.config.formats import format_problems, pairing_problems
 from metersim.config.ids import IdSpace, check_meter_ids
@@ -70,6 +71,7 @@ class Scenario(Model):
                 *pairing_problems(self.fleet),
                 *format_problems(self.fleet, self.outputs),
                 *check_meter_ids(self.fleet),
+                *command_problems(self.fleet, self.outputs),
             ],
         )
         return self

@@ -20,7 +20,18 @@ class TruthConfig(Model):
         None, description="every injected fault, one row each; default: labels.csv (.parquet) beside `path`"
     )
 
-    _paths = field_validator("path", "weather_path", "labels_path")(no_nul)
+    commands_path: str | None = Field(
+        None,
+        description="outputs with `commands`: every command received and its answer, one JSON line each (the "
+        "log `--replay-commands` reads); default: commands.jsonl beside `path`",
+    )
+
+    _paths = field_validator("path", "weather_path", "labels_path", "commands_path")(no_nul)
+
+    @property
+    def resolved_commands_path(self) -> str:
+        """``commands_path``, else ``commands.jsonl`` in the ledger's folder."""
+        return self.commands_path or str(Path(self.path).with_name("commands.jsonl"))
 
     @property
     def resolved_labels_path(self) -> str:

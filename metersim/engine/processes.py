@@ -24,5 +24,6 @@ from typing import Protocol
 class Process(Protocol):
     """A timeline of its own (weather observations, outages, comms links, commands)."""
 
-    def run(self, start_s: int, end_s: int) -> Iterator[int]:
-        """Yield the next simulated instant [epoch s] to be resumed at, within ``[start_s, end_s)`` [s]."""
+    def run(self, start_s: int, end_s: int) -> Iterator[float]:
+        """Yield the next simulated instant [epoch s, fractions allowed] to be resumed at, within
+        ``[start_s, end_s]`` [s]."""

@@ -117,6 +117,8 @@ class MeterFaults:
         self.offsets: Offsets | None = None  # lasting register offsets
         self.owed: Offsets | None = None  # what stuck registers have not counted yet
         self.started = False  # rollover offsets set
+        #: each meter's last clock sync by command [epoch s; -1: none], by position (with commands only)
+        self.synced_s: Array | None = None
 
     def state(self) -> dict[str, Array]:
         """Per-meter state, for a state file: the sparse offsets, by name."""
@@ -254,7 +256,7 @@ class MeterFaults:
             pos, rate, phase = self.drift
             rows, which = self.rows.of(batch, pos)
             period = (c.clock_drift.sync_every_days if c.clock_drift else 1) * DAY
-            since = (e - phase[which]) % period
+            since = self._since(pos[which], phase[which], e, period)
             shift = np.rint(rate[which] * since / DAY).astype(np.int64)
             if shift.any():
                 end_s, sent_s = np.array(batch.end_s), np.array(batch.sent_s)
@@ -282,6 +284,25 @@ class MeterFaults:
             if off.any():
                 changes["registers"] = apply_offsets(batch.registers, rows, off, self.wrap)
         return (batch.replace(**changes) if changes else batch), labels
+
+    def _since(self, pos: Array, phase: Array, at_s: int, period: int) -> Array:
+        """Seconds since each drifting meter's last clock sync, periodic or by command [s]."""
+        since = (at_s - phase) % period
+        if self.synced_s is not None:
+            last = self.synced_s[pos]
+            since = np.where((last >= 0) & (last <= at_s), np.minimum(since, at_s - last), since)
+        return since
+
+    def clock_offset_s(self, position: int, at_s: int) -> int:
+        """How far meter ``position``'s clock is off at ``at_s`` [s] (0 for a meter without drift)."""
+        if self.drift is None or self.config.clock_drift is None:
+            return 0
+        pos, rate, phase = self.drift
+        k = int(np.searchsorted(pos, position))
+        if k >= len(pos) or pos[k] != position:
+            return 0
+        since = self._since(pos[k : k + 1], phase[k : k + 1], at_s, self.config.clock_drift.sync_every_days * DAY)
+        return int(np.rint(rate[k] * since[0] / DAY))
 
     def events(self, batch: ReadingBatch) -> Events:
         """``(rows, time_s, code)``: the ``clock_adjusted`` events of the batch's interval (the syncs in it)."""

@@ -98,22 +98,23 @@ class Registers:
         self,
         import_milli: Array,
         *,
-        band: int = 0,
+        band: int | Array = 0,
         export_milli: Array | None = None,
         converted_milli: Array | None = None,
     ) -> None:
-        """Count one interval: import (and export) into the totals and into band ``band``.
+        """Count one interval: import (and export) into the totals and into band ``band`` (one for all
+        meters, or one per meter).
 
         ``converted_milli`` is the interval's converted volume, unrounded [thousandths, float]: the
         register advances by the change of the rounded cumulative and carries the rest.
         """
         self.total += import_milli
         if self.bands is not None:
-            self.bands[band] += import_milli
+            _add_to_bands(self.bands, band, import_milli)
         if export_milli is not None and self.export_total is not None:
             self.export_total += export_milli
             if self.export_bands is not None:
-                self.export_bands[band] += export_milli
+                _add_to_bands(self.export_bands, band, export_milli)
         if converted_milli is not None and self.converted is not None and self.converted_carry is not None:
             exact = self.converted_carry + converted_milli
             # exact >= -0.5, so the step is never negative: the register never runs backwards.
@@ -160,3 +161,11 @@ class Registers:
             if current is None or current.shape != values.shape:
                 raise ValueError(f"register {name!r} of shape {values.shape} does not fit these meters")
             current[...] = values
+
+
+def _add_to_bands(bands: Array, band: int | Array, milli: Array) -> None:
+    """``bands[band] += milli``, with ``band`` one index for all meters or one per meter."""
+    if isinstance(band, int):
+        bands[band] += milli
+    else:
+        bands[band.astype(np.intp), np.arange(bands.shape[1])] += milli

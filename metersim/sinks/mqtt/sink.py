@@ -1,43 +1,33 @@
 """Publish each reading as one MQTT message (paho-mqtt 2.x, MQTT 3.1.1 or 5).
 
-The sink drives paho's network loop itself, in the caller's thread, instead of ``loop_start()``:
-the measured publish rate is higher without the extra thread, and backpressure is simple when the
-same thread that publishes also services the socket. It ties together a :class:`Connection`
-(connect, reconnect, give up), a :class:`Flow` (pace, publish, count) and a :class:`Waiter`
-(sleep on the socket with a selector).
+The sink drives paho's network loop itself, in the caller's thread (faster than ``loop_start()``,
+and backpressure is simple): a :class:`Connection` (connect, reconnect, give up), a :class:`Flow`
+(pace, publish, count) and a :class:`Waiter` (sleep on the socket with a selector).
 
 Delivery rules:
 
-* QoS >= 1: an accepted message stays in the bounded buffer (``buffer_messages``: paho's out-queue,
-  and at QoS 2 also the flow's backlog) until the broker acknowledges it (QoS 2: PUBCOMP); paho
-  re-sends it after a reconnect, at QoS 2 never more than the 20-message window. Nothing is dropped:
-  when the buffer is full, :meth:`MqttSink.send` services the connection (and reconnects) until there
-  is room.
-* QoS 0: a message counts as acknowledged once it has been written to the socket. Messages still
-  waiting to be written when the connection drops are lost and counted in ``stats.errors``.
-* The broker may go away mid-run: the sink reconnects with exponential backoff and logs one line per
-  state change. After ``give_up_s`` without a broker it raises :class:`DeliveryError`.
-* :meth:`MqttSink.interrupt` (from any thread or a signal handler) ends every wait within ``STEP_S``:
-  the connection is dropped, every accepted message not yet acknowledged is counted in
-  ``stats.errors``, ``send()`` and ``flush()`` raise :class:`Interrupted`, and ``close()`` returns at
-  once. (A connection attempt already under way, a TCP connect or TLS handshake, still runs to its
-  end, up to ``connect_timeout_s``; to a refusing or local broker that is immediate.)
+* QoS >= 1: an accepted message stays in the bounded buffer (``buffer_messages``) until the broker
+  acknowledges it (QoS 2: PUBCOMP); paho re-sends it after a reconnect, at QoS 2 never more than the
+  20-message window. Nothing is dropped: a full buffer makes :meth:`MqttSink.send` wait.
+* QoS 0: a message counts as acknowledged once written to the socket; those still unwritten when the
+  connection drops are lost and counted in ``stats.errors``.
+* A broker that goes away is reconnected with exponential backoff, one log line per state change;
+  after ``give_up_s`` without one the sink raises :class:`DeliveryError`.
+* :meth:`MqttSink.interrupt` (any thread, a signal handler) ends every wait within ``STEP_S``: the
+  connection is dropped, the unacknowledged are counted in ``stats.errors``, ``send()`` and
+  ``flush()`` raise :class:`Interrupted`, ``close()`` returns at once (a TCP connect or TLS handshake
+  under way still runs up to ``connect_timeout_s``).
 
-MQTT 5 (``protocol: "5"``): every message carries the Content Type given by the factory, the
-outbox's user properties and ``message_expiry_s`` (:mod:`~metersim.sinks.mqtt.properties`). The
-first CONNECT starts clean, later ones resume the session, which the broker keeps for
-``session_expiry_s`` after a lost connection (so QoS 2 resumes with PUBREL instead of re-sending
-PUBLISH); a clean close ends the session. On 3.1.1 no properties are sent, and the session is clean.
-Topic aliases are not used: paho re-sends stored QoS >= 1 messages after a reconnect as they were
-published, and an aliased (empty) topic is void on the new connection.
+MQTT 5 (``protocol: "5"``): every message carries the factory's Content Type, the outbox's user
+properties and ``message_expiry_s`` (:mod:`~metersim.sinks.mqtt.properties`). The first CONNECT
+starts clean, later ones resume the session (kept ``session_expiry_s``, so QoS 2 resumes with
+PUBREL); a clean close ends it. Topic aliases are not used: paho re-sends stored messages after a
+reconnect as published, and an alias is void on a new connection.
 
-The retained status (``status_topic``, :mod:`~metersim.sinks.mqtt.status`) is ``online`` after each
-CONNACK and ``offline`` at a clean close and as the will. It is one
-:class:`~metersim.sinks.mqtt.session.Session`; the caller may pass one more (``session=``), whose will
-wins over the status's, and whose own messages follow the status's (:mod:`~metersim.sinks.mqtt.session`).
-
-This sink is ``connections: single``; :class:`~metersim.sinks.mqtt.topology.ManyMqttSink` is the one
-for many connections (``open_sink`` picks it).
+The retained status (``status_topic``) is one :class:`~metersim.sinks.mqtt.session.Session`; the
+caller may pass one more (``session=``), whose will wins. :meth:`MqttSink.listen` subscribes to
+commands for the meters and :meth:`MqttSink.respond` answers them (:mod:`~metersim.sinks.mqtt.listen`).
+This sink is ``connections: single``; :class:`~metersim.sinks.mqtt.topology.ManyMqttSink` has many.
 """
 
 from __future__ import annotations
@@ -46,12 +36,15 @@ import secrets
 import time
 from collections.abc import Callable
 
+import paho.mqtt.client as mqtt
+
 from metersim.config import MqttOutput
 from metersim.errors import DeliveryError
 from metersim.sinks.base import Interrupted, Outbox, SinkBase
 from metersim.sinks.mqtt.client import new_client
 from metersim.sinks.mqtt.connection import Connection, State
 from metersim.sinks.mqtt.flow import STEP_S, Flow
+from metersim.sinks.mqtt.listen import Deliver, Listener
 from metersim.sinks.mqtt.loop import Waiter
 from metersim.sinks.mqtt.properties import PublishProperties, connect_properties, end_session_properties
 from metersim.sinks.mqtt.session import Lifecycle, Session
@@ -123,8 +116,8 @@ class MqttSink(SinkBase):
             sessions.append(session)  # last: its will wins
         # None without sessions, so that a run without them does no lifecycle work at all
         self._lifecycle = Lifecycle(sessions, self.client_id, self._flow, mqtt5=self.mqtt5) if sessions else None
-
-    # --- describing ---------------------------------------------------------------------------------
+        self._listener: Listener | None = None  # commands to the meters (:meth:`listen`)
+        self._client: mqtt.Client | None = None
 
     @property
     def address(self) -> str:
@@ -150,8 +143,6 @@ class MqttSink(SinkBase):
     def __repr__(self) -> str:
         state = self._conn.state if self._conn is not None else State.DOWN
         return f"MqttSink({self.describe()}, {state.value})"
-
-    # --- the Sink protocol --------------------------------------------------------------------------
 
     def open(self) -> None:
         """Connect and wait for the broker's CONNACK, up to ``connect_timeout_s``.
@@ -212,6 +203,19 @@ class MqttSink(SinkBase):
         properties = None if self._properties is None else self._properties.of(outbox.user_properties)
         self._flow.send(topics, payloads, outbox.retain, properties)
 
+    def listen(self, topic_filter: str, qos: int, deliver: Deliver) -> None:
+        """Subscribe to ``topic_filter`` on every connection; ``deliver`` gets each message (on this thread)."""
+        self._listener = Listener(topic_filter, qos, deliver, self._flow, mqtt5=self.mqtt5)
+        if self._client is not None:
+            self._listener.attach(self._client)
+            if self._is_up():
+                self._listener.connected(self._client)
+
+    def respond(self, topic: str, payload: bytes, qos: int, correlation: bytes | None) -> None:
+        """Publish an answer to a message :meth:`listen` delivered (not counted as a reading)."""
+        if self._listener is not None and not self._interrupted:
+            self._listener.respond(topic, payload, qos, correlation)
+
     def poll(self) -> None:
         """Keep the connection alive between emissions of a paced run: pings, acks, reconnects."""
         if self._conn is not None and not self._interrupted:
@@ -233,7 +237,7 @@ class MqttSink(SinkBase):
         while True:
             if self.qos == 0 and conn.state is State.UP:
                 conn.service()
-            if stats.in_flight <= 0:
+            if stats.in_flight <= 0 and not (self._listener is not None and self._listener.pending):
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -295,12 +299,13 @@ class MqttSink(SinkBase):
         return True
 
     def _came_up(self) -> None:
-        """At each accepted CONNACK: the retained ``online`` status and the session's messages."""
+        """At each accepted CONNACK: the retained ``online`` status, the session's messages, subscriptions."""
         if self._lifecycle is not None:
             self._lifecycle.connected()
+        if self._listener is not None and self._client is not None:
+            self._listener.connected(self._client)
 
     # --- driving the connection (the flow calls these while it waits) -------------------------------
-
     def _is_up(self) -> bool:
         return self._conn is not None and self._conn.state is State.UP
 
@@ -310,8 +315,7 @@ class MqttSink(SinkBase):
         assert conn is not None
         self._check_stop(conn)
         conn.service()
-        if self._lifecycle is not None:
-            self._lifecycle.retry()
+        self._retry_own()
         self._flow.pump()
 
     def _step(self, timeout_s: float) -> None:
@@ -320,9 +324,14 @@ class MqttSink(SinkBase):
         assert conn is not None and waiter is not None
         self._check_stop(conn)
         waiter.wait(timeout_s)
-        if self._lifecycle is not None:
-            self._lifecycle.retry()  # before the flow's own retry takes the room an acknowledgement made
+        self._retry_own()  # before the flow's own retry takes the room an acknowledgement made
         self._flow.pump()
+
+    def _retry_own(self) -> None:
+        if self._lifecycle is not None:
+            self._lifecycle.retry()
+        if self._listener is not None:
+            self._listener.retry()
 
     def _check_stop(self, conn: Connection) -> None:
         """Raise Interrupted after ``interrupt()``, DeliveryError once the connection gave up."""
@@ -353,8 +362,6 @@ class MqttSink(SinkBase):
             f"not acknowledged by the broker (counted as errors)"
         )
 
-    # --- setting up ---------------------------------------------------------------------------------
-
     def _connect(self) -> Connection:
         """A configured paho client (credentials, TLS, bounded queues) inside a new Connection."""
         output = self.output
@@ -363,6 +370,9 @@ class MqttSink(SinkBase):
             self._warned_insecure = True
             self._log(f"mqtt: warning: tls.insecure is set: the certificate of {self.address} is not verified")
         self._flow.attach(client)
+        self._client = client
+        if self._listener is not None:
+            self._listener.attach(client)
         qos0 = self.qos == 0
         return Connection(
             client,

@@ -1,0 +1,96 @@
+"""Setting up command handling for a run: which output listens, its log, a replay, tariff calendars."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import ExitStack
+
+from metersim.commands.handler import CommandHandler
+from metersim.commands.log import CommandLog, Inbound, read_log
+from metersim.config import MqttOutput, Scenario
+from metersim.errors import ConfigError
+from metersim.faults.meter import MeterFaults
+from metersim.group import GroupSimulator
+from metersim.parameters import country_of
+from metersim.sinks.base import Sink
+from metersim.tariffs import BandSchedule
+
+#: how often a paced run looks for commands [wall s]; a run at full speed looks every simulated minute
+POLL_WALL_S = 0.02
+POLL_FAST_S = 60.0
+
+
+def open_commands(
+    scenario: Scenario,
+    simulators: Sequence[GroupSimulator],
+    sinks: Sequence[Sink],
+    stack: ExitStack,
+    *,
+    speed: float | None,
+    replay: str | None = None,
+    resume: bool = False,
+) -> CommandHandler | None:
+    """The handler of the scenario's output with ``commands`` (``sinks`` in the order of its outputs),
+    listening on it, or fed from the command log ``replay``; None without such an output."""
+    pairs = [(o, s) for o, s in zip(scenario.outputs, sinks) if isinstance(o, MqttOutput) and o.commands is not None]
+    if not pairs:
+        if replay is not None:
+            raise ConfigError("--replay-commands needs an MQTT output with `commands`")
+        return None
+    output, sink = pairs[0]
+    config = output.commands
+    assert config is not None
+    recorded = read_log(replay) if replay is not None else []  # read before a log of the same name is rewritten
+    log = None
+    if scenario.truth is not None:
+        log = stack.enter_context(CommandLog(scenario.truth.resolved_commands_path, append=resume))
+    respond, poll = getattr(sink, "respond", None), getattr(sink, "poll", None)
+    if respond is None or poll is None:
+        raise ConfigError("commands need an MQTT output with `connections: single`")
+    handler = CommandHandler(
+        config,
+        simulators,
+        seed=scenario.simulation.seed,
+        reply=respond,
+        qos=output.qos,
+        log=log,
+        poll_s=POLL_FAST_S if speed is None else POLL_WALL_S * speed,
+        replay=recorded,
+        calendars=[calendars_of(scenario, s) for s in simulators],
+        service=poll,
+    )
+    if replay is None:
+        qos = config.qos if config.qos is not None else output.qos
+        sink.listen(  # type: ignore[attr-defined]
+            handler.topics.filter, qos, lambda t, p, r, c: handler.receive(Inbound(t, p, r, c))
+        )
+    return handler
+
+
+def calendars_of(scenario: Scenario, simulator: GroupSimulator) -> dict[str, BandSchedule]:
+    """The tariffs a meter of ``simulator`` may switch to: its group's, then every other tariff of its
+    commodity with the same bands (its band registers stay those of its group's tariff)."""
+    group = simulator.group
+    if group.tariff is None:
+        return {}
+    own = scenario.tariffs[group.tariff]
+    climate = scenario.all_regions.get(group.region) if group.region else None
+    country = country_of(group, climate)
+    names = [group.tariff] + [
+        name
+        for name, tariff in scenario.tariffs.items()
+        if name != group.tariff
+        and tariff.commodity == own.commodity
+        and [b.name for b in tariff.bands] == [b.name for b in own.bands]
+    ]
+    return {name: BandSchedule.compile(scenario.tariffs[name], group.timezone, country) for name in names}
+
+
+def link_clocks(transforms: Sequence[object], handler: CommandHandler) -> None:
+    """Let ``time_sync`` reset the clock drift of each group's meter faults, and ``status`` report it."""
+    effects = handler.effects
+    for k, simulator in enumerate(handler.simulators):
+        for transform in transforms:
+            if isinstance(transform, MeterFaults) and transform.group == simulator.group.name:
+                transform.synced_s = effects.controls[k].synced_s
+                effects.clocks[k] = transform
