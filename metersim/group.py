@@ -274,7 +274,8 @@ class GroupSimulator:
                 losses_milli=flow.losses_milli,
                 unmetered_milli=flow.unmetered_milli,
             )
-        return GroupInterval(start_s, end_s, seq, meters, grid, events, labels)
+        disconnected = self.controls.disconnected if self.controls is not None else None
+        return GroupInterval(start_s, end_s, seq, meters, grid, events, labels, disconnected)
 
     def _instantaneous(self, import_milli: Array, interval_index: int) -> Instantaneous:
         """Per-phase voltage and current, power factor and frequency around nominal, at the interval end."""

@@ -249,6 +249,8 @@ class GroupInterval:
     grid: ReadingBatch | None = None
     events: EventBatch | None = None  # meter events logged in the interval (power down/up, ...)
     labels: tuple[Label, ...] = ()  # what the step itself injected (supply interruptions)
+    #: which meters had their relay (valve) open by command for the whole interval [bool]; None: none did
+    disconnected: Array | None = None
 
     def batches(self) -> tuple[ReadingBatch, ...]:
         return (self.meters,) if self.grid is None else (self.meters, self.grid)

@@ -94,6 +94,8 @@ class MeterControls:
         self.offline_until_s = np.zeros(count, dtype=np.int64)  # and ends [epoch s]
         self.reconnect_button_s, self.limit_action, self.over_limit_s = reconnect_button_s, limit_action, over_limit_s
         self.pending: list[Change] = []
+        #: which meters had their relay open for the whole of the last gated interval; None: none
+        self.disconnected: Array | None = None
 
     def next_boundary(self, instant_s: float) -> int:
         """The first interval boundary strictly after ``instant_s`` [epoch s]."""
@@ -112,6 +114,7 @@ class MeterControls:
     ) -> Gated:
         """Apply the changes due by ``start_s``, then this interval's relay, limits and calendars."""
         events = self._apply_due(start_s)
+        self.disconnected = None
         if not (self.relay != CLOSED).any() and np.isnan(self.limit_kw).all() and not self.calendar.any():
             return Gated(true_milli, import_milli, export_milli, band, events)
         tripped = self._limit(import_milli)
@@ -128,6 +131,7 @@ class MeterControls:
         if tripped is not None and self.limit_action == "trip":
             off[tripped[0]] = False  # it ran until the trip, inside this interval
         on = None
+        self.disconnected = off if off.any() else None
         if off.any():
             on = ~off
             true_milli, import_milli = true_milli * on, import_milli * on

@@ -5,7 +5,7 @@ group step gates its energy through it) and the last two published intervals of 
 reads. ``read`` answers with the registers at the instant it is carried out: the registers of the
 interval before, plus the share of the interval under way that has elapsed (rounded down), so that
 the next interval reading is never below it. Every change takes effect at the meter group's first
-interval boundary after the answer.
+interval boundary after the answer (a firmware image at the one after that: it is downloaded first).
 """
 
 from __future__ import annotations
@@ -155,10 +155,12 @@ class Effects:
         if command == "time_sync":
             return changed("time_sync", None, clock_offset_s=self.clock_offset_s(meter, at_s))
         if command == "firmware":
-            version = args["version"]
-            back = boundary + int(self.config.firmware_offline_s)
-            c.offline_from_s[row], c.offline_until_s[row] = boundary, back
-            outcome = changed("firmware", c.version_index(version), firmware=version)
+            # activated at the boundary after next: every reading due while the meter restarts then
+            # belongs to an interval that is computed after this answer, and so can be held back
+            version, activate = args["version"], boundary + c.interval_s
+            back = activate + int(self.config.firmware_offline_s)
+            c.offline_from_s[row], c.offline_until_s[row] = activate, back
+            outcome = changed("firmware", c.version_index(version), activate, firmware=version)
             assert outcome.result is not None
             outcome.result["back"] = iso_local(back, zone)
             return outcome

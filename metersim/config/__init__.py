@@ -19,7 +19,6 @@ from metersim.config.fleet import (
     HardwareConfig,
     InstantaneousConfig,
     MeterGroup,
-    PvConfig,
     SolarWaterHeaterConfig,
 )
 from metersim.config.ids import FORBIDDEN_IN_TOPIC_LEVEL, IdPattern, check_meter_ids
@@ -33,6 +32,7 @@ from metersim.config.outputs import (
     StdoutOutput,
     TlsConfig,
 )
+from metersim.config.pv import PvConfig
 from metersim.config.scenario import Scenario
 from metersim.config.simulation import SimulationConfig
 from metersim.config.tariffs import Band, BandWindow, DayType, SlabBlock, SlabSchedule, Tariff, Tax, clock_minutes

@@ -13,6 +13,7 @@ from metersim.config.base import Float, Model, NotBool, Seconds, StrictInt, form
 from metersim.config.events import CommsConfig, ConcentratorConfig, SupplyConfig
 from metersim.config.faults import MeterFaultsConfig, TheftConfig
 from metersim.config.ids import IdPattern, IdSpace
+from metersim.config.pv import PvConfig
 from metersim.timebase import SECONDS_PER_DAY, zone
 
 ID_FIELDS = ("index", "group")
@@ -22,15 +23,6 @@ _WIDTH = re.compile(r"(\d+)")
 
 #: the weather region a group gets when it names none, by its time zone
 REGION_BY_TIMEZONE = {"Asia/Karachi": "lahore", "Asia/Tashkent": "tashkent", "Europe/Amsterdam": "amsterdam"}
-
-
-class PvConfig(Model):
-    """Rooftop PV on a fraction of the group's meters."""
-
-    fraction: Float = Field(ge=0, le=1, description="share of meters with PV")
-    kwp_mean: Float = Field(4.0, gt=0, le=1e6, description="mean installed peak power [kWp]")
-    kwp_sd: Float = Field(1.5, ge=0, le=1e6, description="sd of installed peak power [kWp]")
-    performance_ratio: Float = Field(0.8, gt=0, le=1, description="AC output per kWp per kW/m2 of irradiance")
 
 
 class SolarWaterHeaterConfig(Model):

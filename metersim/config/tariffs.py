@@ -119,6 +119,9 @@ class Tariff(Model):
     )
     slabs: list[SlabSchedule] | None = Field(None, description="block prices on the period total, instead of prices")
     standing_charge_per_day: Float = Field(0, ge=0)
+    standing_charge_while_disconnected: bool = Field(
+        True, description="false: no standing charge for the time a meter's relay (or valve) is open by command"
+    )
     taxes: list[Tax] = Field(default_factory=list)
 
     @field_validator("timezone")

@@ -46,6 +46,8 @@ class BillObserver(Observer):
             accumulator = BillAccumulator(tariff, schedule, batch.meters.ids, group.timezone)
             self.accumulators[group.name] = accumulator
         interval_s = batch.interval_s
+        if true.disconnected is not None and not accumulator.tariff.standing_charge_while_disconnected:
+            accumulator.disconnect(true.start_s, interval_s, true.disconnected)
         bands = np.unique(batch.band)
         if len(bands) == 1:
             accumulator.add(true.start_s, interval_s, int(bands[0]), batch.import_milli)

@@ -23,7 +23,9 @@ Billing rules
   block that has units. The schedule used is the first ``SlabSchedule`` whose ``months`` contain
   the period's month, or that has no ``months``; if none does, billing fails with ValueError.
   A partial period uses the full monthly blocks (they are not pro-rated).
-* **Standing charge**: days x ``standing_charge_per_day``; no line when that is 0.
+* **Standing charge**: days x ``standing_charge_per_day``; no line when that is 0. With
+  ``standing_charge_while_disconnected: false``, a meter's days leave out the intervals its relay
+  (or valve) was open by command for the whole interval.
 * **Rounding**: every line amount is rounded to 2 decimals, half up (0.145 -> 0.15).
   Subtotal = sum of the rounded lines. Each tax = subtotal x percent / 100, rounded the same way.
   Total = subtotal + taxes. Amounts are in the tariff's currency, always to 2 decimals.
@@ -227,6 +229,7 @@ class BillAccumulator:
         self._offsets = zone_offsets(timezone)
         self._units: dict[int, npt.NDArray[np.int64]] = {}  # period key -> [band, meter] thousandths
         self._seconds: dict[int, int] = {}  # period key -> simulated seconds
+        self._off: dict[int, npt.NDArray[np.int64]] = {}  # period key -> seconds disconnected, per meter
         self._period_of_day: dict[int, int] = {}  # local day -> period key (year * 12 + month - 1)
 
     def _period(self, epoch_s: int) -> int:
@@ -265,8 +268,19 @@ class BillAccumulator:
         units[int(band)] += consumption_milli
         self._seconds[key] += int(interval_s)
 
+    def disconnect(self, interval_start_s: int, interval_s: int, meters: npt.NDArray[np.bool_]) -> None:
+        """Count an interval [s] as disconnected for ``meters`` (by position): no standing charge for it."""
+        key = self._period(int(interval_start_s))
+        off = self._off.get(key)
+        if off is None:
+            off = self._off[key] = np.zeros(len(self.meter_ids), dtype=np.int64)
+        off += meters.astype(np.int64) * int(interval_s)
+
     def bills(self) -> list[Bill]:
-        """A bill per meter and period that has simulated time, ordered by meter then period."""
+        """A bill per meter and period that has simulated time, ordered by meter then period.
+
+        A meter's days are the period's simulated seconds less those it was disconnected for
+        (:meth:`disconnect`), / 86400."""
         periods = []
         for key in sorted(self._units):
             year, month0 = divmod(key, 12)
@@ -278,5 +292,10 @@ class BillAccumulator:
         out: list[Bill] = []
         for index, meter_id in enumerate(self.meter_ids):
             for key, (period, month, days, exact) in zip(keys, periods):
+                off = int(self._off[key][index]) if key in self._off else 0
+                if off:
+                    seconds = self._seconds[key] - off
+                    exact = Fraction(seconds, SECONDS_PER_DAY)
+                    days = _DAYS_CONTEXT.divide(Decimal(seconds), Decimal(SECONDS_PER_DAY))
                 out.append(_bill(self.tariff, meter_id, period, month, days, exact, columns[key][index], self.unit))
         return out
