@@ -28,6 +28,7 @@ from metersim.model.registers import Registers
 from metersim.model.shapes import DAY_WEIGHTS, HOT_WATER, electricity_shape, fixed_shape
 from metersim.model.weather import Weather
 from metersim.parameters import country_of, electricity_params, gas_params, grid_losses, mean_interval_milli
+from metersim.photovoltaics import pv_systems
 from metersim.records import (
     VALID,
     EventBatch,
@@ -104,7 +105,7 @@ class GroupSimulator:
                 meters=meters,
                 scale=attributes.scale,
                 shift_slots=attributes.shift_slots,
-                pv_kwp=attributes.pv_kwp,
+                pv=pv_systems(group, attributes, weather),
                 has_swh=attributes.has_swh,
                 weather=weather,
                 first_interval=first_interval,

@@ -25,13 +25,15 @@ from pathlib import Path
 from rich.console import Console
 
 from metersim.commands.handler import CommandHandler
-from metersim.commands.wiring import link_clocks, open_commands
+from metersim.commands.log import read_log
+from metersim.commands.wiring import link_clocks, listening, open_commands
 from metersim.config import Climate, DiscardOutput, MeterGroup, MqttOutput, Scenario
+from metersim.config.commands import CommandsConfig
 from metersim.config.formats import SENDERS, encoder_options
 from metersim.encoders import Encoder, encoder_for
 from metersim.encoders.sparkplug import SparkplugEncoder
 from metersim.engine import Engine, Observer, Process, Transform, Window
-from metersim.errors import MetersimError
+from metersim.errors import ConfigError, MetersimError
 from metersim.faults.plan import scenario_transforms
 from metersim.fleet import build_attributes
 from metersim.group import GroupSimulator
@@ -170,6 +172,8 @@ class Simulation:
         Where log lines go, and whether to show a progress bar on a terminal.
     replay_commands
         A command log (:mod:`metersim.commands.log`) to feed back at its simulated times.
+    commands
+        Answer the replayed commands with this config where no output listens (answers go nowhere).
     """
 
     def __init__(
@@ -185,11 +189,13 @@ class Simulation:
         console: Console | None = None,
         progress: bool = False,
         replay_commands: str | None = None,
+        commands: CommandsConfig | None = None,
     ) -> None:
         self.scenario, self.name = scenario, name
         self.extra_sinks, self.transforms, self.observers, self.processes = sinks, transforms, observers, processes
         self.meters = meters
         self.replay_commands = replay_commands  # a command log to feed back instead of live commands
+        self.commands = commands
         self.console = console or Console(stderr=True)
         self.progress = progress
         self.report = RunReport(scenario=name, status="pending", meters=scenario.meter_count, start="", end="")
@@ -238,6 +244,10 @@ class Simulation:
         tracker: Tracker | None = None
         commands: CommandHandler | None = None
         began = time.monotonic()
+        # read (and refused) before any output is opened: a bad log must not truncate a file
+        recorded = read_log(self.replay_commands) if self.replay_commands is not None else None
+        if recorded is not None and listening(scenario) is None and self.commands is None:
+            raise ConfigError("--replay-commands needs an MQTT output with `commands`")
 
         def idle() -> None:  # a paced run waits for its next event
             outputs.poll()
@@ -252,8 +262,16 @@ class Simulation:
                 transforms = [*self.transforms, *scenario_transforms(simulators, scenario.simulation.seed, window)]
                 speed = None if scenario.simulation.speed == "max" else float(scenario.simulation.speed)
                 sinks = self._sinks[: len(scenario.outputs)]
-                replay, resumed = self.replay_commands, saved is not None
-                commands = open_commands(scenario, simulators, sinks, stack, speed=speed, replay=replay, resume=resumed)
+                commands = open_commands(
+                    scenario,
+                    simulators,
+                    sinks,
+                    stack,
+                    speed=speed,
+                    replay=recorded,
+                    config=self.commands,
+                    resume=saved is not None,
+                )
                 if commands is not None:  # before a restore: the meters' controls are in the state
                     observers.append(commands)
                     processes.append(commands)

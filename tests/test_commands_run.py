@@ -247,11 +247,6 @@ def test_a_file_that_is_not_a_command_log_is_refused(tmp_path: Path, broker: str
     assert "bad.jsonl:1: not a command log line" in done.stderr.decode()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Simulation.run opens (truncates) the file outputs before open_commands reads "
-    "the --replay-commands log, so a bad log wipes an earlier run's files",
-)
 def test_a_refused_command_log_leaves_earlier_output_alone(tmp_path: Path, broker: str):
     scenario = write_scenario(tmp_path, broker)
     (tmp_path / "out").mkdir()
@@ -263,11 +258,6 @@ def test_a_refused_command_log_leaves_earlier_output_alone(tmp_path: Path, broke
     assert earlier.read_text() == "an earlier run\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="metersim bill cannot apply commands: it runs scenario.without_outputs() and has no "
-    "--replay-commands, so a disconnected meter is billed in full",
-)
 def test_bill_reflects_a_disconnect(tmp_path: Path, broker: str):
     scenario = write_scenario(tmp_path, broker)
     log = write_log(tmp_path, [entry(0, 60, "PK-0002", {"id": "d1", "command": "disconnect"})])

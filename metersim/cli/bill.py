@@ -23,6 +23,11 @@ def add_parser(sub: Any) -> None:
     bill = sub.add_parser("bill", help="simulate a scenario and write each tariffed meter's expected bills")
     add_scenarios(bill)
     bill.add_argument("-o", "--out", required=True, metavar="PATH", help="bills file: .csv or .parquet")
+    bill.add_argument(
+        "--replay-commands",
+        metavar="LOG",
+        help="bill a run that answered commands: feed its command log back (disconnections, tariff changes)",
+    )
     bill.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
 
 
@@ -34,13 +39,17 @@ def main(args: argparse.Namespace, console: Console) -> int:
         error(console, f"{scenario_label(args)}: no fleet group has a `tariff`, so there is nothing to bill")
         return ConfigError.exit_code
     check_writable([("bills", args.out)])
+    from metersim.commands.wiring import listening
     from metersim.ledger.bill_files import write_bills
     from metersim.ledger.billing import BillObserver, bills_with_registered
     from metersim.simulation import Simulation
 
     observer, registered = BillObserver(scenario), BillObserver(scenario, basis="registered")
+    found = listening(scenario) if args.replay_commands else None
     simulation = Simulation(
         scenario.without_outputs(),
+        replay_commands=args.replay_commands,
+        commands=found[1] if found is not None else None,
         name=scenario_name(args),
         observers=[observer, registered],
         console=console,

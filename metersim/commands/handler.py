@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import math
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -140,29 +141,35 @@ class CommandHandler(Observer):
     # --- the timeline -------------------------------------------------------------------------------
 
     def run(self, start_s: int, end_s: int) -> Iterator[float]:
-        """Take commands in at each poll (or, replaying, at their recorded times) and answer them when due."""
+        """Take commands in at each poll (or, replaying, at their recorded times) and answer them when due.
+
+        Every instant the handler acts at is a whole millisecond plus half of one (:func:`_instant`), so
+        it never coincides with a reading, an event or an interval step (whole seconds): what it sees
+        of the meters never depends on the order SimPy runs simultaneous processes in.
+        """
         replay = deque(self._replay)
-        now = float(start_s)
-        while now < end_s:
-            if replay:
-                while replay and replay[0].received_ms <= round(now * 1000):
-                    self._take(replay.popleft(), None)
-            else:
+        live = not self._replay
+        poll_ms, end_ms = max(1, round(self.poll_s * 1000)), end_s * 1000
+        now_ms = start_s * 1000
+        while now_ms < end_ms:
+            yield _instant(now_ms)
+            now_ms = math.floor(self.clock() * 1000)
+            if live:
                 if not self.inbox:
                     self.service()  # read what the network holds
                 for _ in range(min(len(self.inbox), PER_POLL)):
-                    self._take(self.inbox.popleft(), round(now * 1000))
-            self._answer_due(round(now * 1000))
-            if self.inbox and not replay:
-                wake = now  # more waiting: again at once, after the readings due now
-            else:
-                wake = now + self.poll_s if not self._replay else float(end_s)
-                if replay:
-                    wake = min(wake, replay[0].received_ms / 1000)
-                if self._due:
-                    wake = min(wake, self._due[0].due_ms / 1000)
-            yield min(wake, float(end_s))
-            now = self.clock()
+                    self._take(self.inbox.popleft(), now_ms)
+            while replay and replay[0].received_ms <= now_ms:
+                self._take(replay.popleft(), None)
+            self._answer_due(now_ms)
+            if live and self.inbox:
+                continue  # more waiting: again at this instant, once the readings due now have gone
+            next_ms = now_ms + poll_ms if live else end_ms
+            if replay:
+                next_ms = min(next_ms, replay[0].received_ms)
+            if self._due:
+                next_ms = min(next_ms, self._due[0].due_ms)
+            now_ms = min(max(next_ms, now_ms + 1), end_ms)
         self._answer_due(None)  # what is still due at the end is answered now
 
     def _take(self, message: Inbound, received_ms: int | None) -> None:
@@ -282,6 +289,11 @@ class CommandHandler(Observer):
         c = self.counters
         return {"received": c.received, "answered": dict(sorted(c.answered.items())), "refused": c.refused,
                 "dropped": c.dropped}  # fmt: skip
+
+
+def _instant(epoch_ms: int) -> float:
+    """The simulated instant [epoch s] half a millisecond after ``epoch_ms``."""
+    return (epoch_ms + 0.5) / 1000
 
 
 def _electric(observation: Observation) -> bool:

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 
 from metersim.commands.handler import CommandHandler
-from metersim.commands.log import CommandLog, Inbound, read_log
+from metersim.commands.log import CommandLog, Inbound
 from metersim.config import MqttOutput, Scenario
+from metersim.config.commands import CommandsConfig
 from metersim.errors import ConfigError
 from metersim.faults.meter import MeterFaults
 from metersim.group import GroupSimulator
@@ -20,6 +21,14 @@ POLL_WALL_S = 0.02
 POLL_FAST_S = 60.0
 
 
+def listening(scenario: Scenario) -> tuple[int, CommandsConfig] | None:
+    """The output that listens for commands (its index and ``commands``), or None."""
+    for index, output in enumerate(scenario.outputs):
+        if isinstance(output, MqttOutput) and output.commands is not None:
+            return index, output.commands
+    return None
+
+
 def open_commands(
     scenario: Scenario,
     simulators: Sequence[GroupSimulator],
@@ -27,44 +36,62 @@ def open_commands(
     stack: ExitStack,
     *,
     speed: float | None,
-    replay: str | None = None,
+    replay: Sequence[Inbound] | None = None,
+    config: CommandsConfig | None = None,
     resume: bool = False,
 ) -> CommandHandler | None:
     """The handler of the scenario's output with ``commands`` (``sinks`` in the order of its outputs),
-    listening on it, or fed from the command log ``replay``; None without such an output."""
-    pairs = [(o, s) for o, s in zip(scenario.outputs, sinks) if isinstance(o, MqttOutput) and o.commands is not None]
-    if not pairs:
+    listening on it, or fed with the recorded commands ``replay``; None without such an output.
+
+    ``config`` answers a replay with these ``commands`` and no output (answers go nowhere): for
+    ``metersim bill``, which runs a scenario without its outputs."""
+    found = listening(scenario)
+    sink: Sink | None = None
+    qos = 0
+    if found is not None:
+        index, config = found
+        sink = sinks[index]
+        qos = scenario.outputs[index].qos  # type: ignore[union-attr]
+    if config is None:
         if replay is not None:
             raise ConfigError("--replay-commands needs an MQTT output with `commands`")
         return None
-    output, sink = pairs[0]
-    config = output.commands
-    assert config is not None
-    recorded = read_log(replay) if replay is not None else []  # read before a log of the same name is rewritten
     log = None
     if scenario.truth is not None:
         log = stack.enter_context(CommandLog(scenario.truth.resolved_commands_path, append=resume))
-    respond, poll = getattr(sink, "respond", None), getattr(sink, "poll", None)
-    if respond is None or poll is None:
-        raise ConfigError("commands need an MQTT output with `connections: single`")
+    reply, service = _quiet, _nothing
+    if sink is not None:
+        respond, poll = getattr(sink, "respond", None), getattr(sink, "poll", None)
+        if respond is None or poll is None:
+            raise ConfigError("commands need an MQTT output with `connections: single`")
+        reply, service = respond, poll
     handler = CommandHandler(
         config,
         simulators,
         seed=scenario.simulation.seed,
-        reply=respond,
-        qos=output.qos,
+        reply=reply,
+        qos=qos,
         log=log,
         poll_s=POLL_FAST_S if speed is None else POLL_WALL_S * speed,
-        replay=recorded,
+        replay=replay or (),
         calendars=[calendars_of(scenario, s) for s in simulators],
-        service=poll,
+        service=service,
     )
-    if replay is None:
-        qos = config.qos if config.qos is not None else output.qos
+    if replay is None and sink is not None:
         sink.listen(  # type: ignore[attr-defined]
-            handler.topics.filter, qos, lambda t, p, r, c: handler.receive(Inbound(t, p, r, c))
+            handler.topics.filter,
+            config.qos if config.qos is not None else qos,
+            lambda t, p, r, c: handler.receive(Inbound(t, p, r, c)),
         )
     return handler
+
+
+def _quiet(topic: str, payload: bytes, qos: int, correlation: bytes | None) -> None:
+    return None
+
+
+def _nothing() -> None:
+    return None
 
 
 def calendars_of(scenario: Scenario, simulator: GroupSimulator) -> dict[str, BandSchedule]:

@@ -160,8 +160,7 @@ class Engine:
 
     def _plugin(self, process: Process) -> Generator[simpy.Event, None, None]:
         for wake_s in process.run(self.window.start_s, self.window.end_s):
-            if wake_s > self.env.now:
-                yield self.env.timeout(wake_s - self.env.now)
+            yield self.env.timeout(max(0.0, wake_s - self.env.now))  # now: after what is already due
 
     def _tick(self, simulator: GroupSimulator) -> Generator[simpy.Event, None, None]:
         """Each interval: step the whole group at its start, send its events as they happen, report slot by slot."""

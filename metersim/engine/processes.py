@@ -1,9 +1,9 @@
 """Process plug-ins: things with a timeline of their own beside the meters' intervals.
 
-A plug-in is any object with ``run(start_s, end_s)``, a generator that yields the epoch second at
-which it next wants to run; the engine resumes it at that simulated instant (or at once, if that
-instant is not in the future) and it does its work before yielding again. Plug-ins never see SimPy:
-the engine turns each yield into a timeout. The weather log is the first plug-in; outages,
+A plug-in is any object with ``run(start_s, end_s)``, a generator that yields the epoch instant at
+which it next wants to run; the engine resumes it at that simulated instant (an instant not in the
+future: once what is due now has run) and it does its work before yielding again. Plug-ins never see
+SimPy: the engine turns each yield into a timeout. The weather log is the first plug-in; outages,
 communication links and command handling follow the same shape::
 
     class Hourly:

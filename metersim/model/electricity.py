@@ -84,9 +84,11 @@ class ElectricityModel:
         The group's model parameters.
     seed, key, meters
         Address of the random streams: scenario seed, group key, and the meters' range in the group.
-    scale, shift_slots, pv_kwp, has_swh
-        Per meter: annual scale [-], daily-curve shift [intervals], PV peak power (0 = none) [kWp],
-        and whether it has a solar water heater.
+    scale, shift_slots, has_swh
+        Per meter: annual scale [-], daily-curve shift [intervals], and whether it has a solar water
+        heater.
+    pv
+        The PV systems of these meters (None: none).
     weather
         The group's region (needed for PV and solar water heaters).
     first_interval
@@ -102,7 +104,7 @@ class ElectricityModel:
         meters: MeterRange,
         scale: Array,
         shift_slots: Array,
-        pv_kwp: Array,
+        pv: solar.PvSystems | None,
         has_swh: Array,
         weather: Weather | None,
         first_interval: int,
@@ -117,8 +119,8 @@ class ElectricityModel:
         # Spikes are part of the annual total: the smooth base carries the rest (at least half).
         self.base_kwh = max(params.annual_kwh - spike_kwh_per_year, 0.5 * params.annual_kwh)
         self.spike_rate = params.spikes_per_day * params.interval_s / SECONDS_PER_DAY
-        self.pv_index = np.flatnonzero(pv_kwp > 0)
-        self.pv_kwp = pv_kwp[self.pv_index]
+        self.pv = pv
+        self.pv_index = pv.rows if pv is not None else np.zeros(0, dtype=np.int64)
         self.swh_index = np.flatnonzero(has_swh)
         self.noise = LognormalAR1(seed, key, meters, params.noise_sigma, params.noise_phi, first_interval)
 
@@ -174,15 +176,11 @@ class ElectricityModel:
 
     def _net_pv(self, load_kwh: Array, start_s: int, interval_s: int) -> tuple[Array, Array]:
         """Import and export [kWh] of PV meters, netting load and generation every few minutes."""
-        ratio = self.params.pv_performance_ratio
-        assert self.weather is not None and ratio is not None
+        assert self.pv is not None
         steps = max(1, min(interval_s // PV_STEP_S, 96))
         step_s = interval_s / steps
         instants = start_s + (np.arange(steps) + 0.5) * step_s
-        ghi = self.weather.ghi_w_m2(instants.astype(np.int64))
-        # kWh generated per sub-step: meters x steps
-        generation = solar.pv_power_kw(self.pv_kwp[:, None], ghi[None, :], ratio)
-        generation = generation * (step_s / 3600.0)
+        generation = self.pv.generation_kwh(instants, step_s)  # kWh per sub-step: meters x steps
         per_step_load = (load_kwh / steps)[:, None]
         net = per_step_load - generation
         return np.clip(net, 0, None).sum(axis=1), np.clip(-net, 0, None).sum(axis=1)

@@ -150,3 +150,27 @@ def solar_water_heater_fraction_on(
     irradiation = weather.daily_irradiation_kwh_m2(np.array([local_day]))
     fraction = solar_water_heater_fraction(irradiation, heater.collector_m2, heater.efficiency, hot_water_kwh_per_day)
     return float(np.asarray(fraction).reshape(-1)[0])
+
+
+class PvSystems:
+    """The PV systems of some meters of a group: what they generate at given instants.
+
+    Parameters
+    ----------
+    rows
+        The meters (positions in their meter set) that have PV.
+    kwp
+        Their installed peak power [kWp].
+    weather
+        The group's region.
+    performance_ratio
+        AC output per kWp at 1000 W/m2 [-].
+    """
+
+    def __init__(self, rows: Array, kwp: Array, weather: Weather, performance_ratio: float) -> None:
+        self.rows, self.kwp, self.weather, self.performance_ratio = rows, kwp, weather, performance_ratio
+
+    def generation_kwh(self, instants_s: Array, step_s: float) -> Array:
+        """Energy generated in ``step_s`` [s] around each instant [epoch s]: [kWh], systems x instants."""
+        ghi = self.weather.ghi_w_m2(instants_s.astype(np.int64))
+        return pv_power_kw(self.kwp[:, None], ghi[None, :], self.performance_ratio) * (step_s / 3600.0)

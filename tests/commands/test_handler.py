@@ -19,7 +19,8 @@ from metersim.simulation import build_groups, resolve_window
 from tests.conftest import scenario_dict
 
 T0 = 1767207600  # 2026-01-01T00:00:00+05:00
-T1 = T0 + 1  # the first poll after the run's start (poll_s = 1): when the tests' commands are taken in
+T1 = T0  # the first poll (at the run's start): when the tests' commands are taken in [epoch s]
+HALF_MS = 0.0005  # the handler acts half a millisecond past whole milliseconds [s]
 
 
 class Driven:
@@ -64,10 +65,10 @@ def test_a_command_is_answered_after_its_latency_and_a_read_only_default():
     d.until(T0 + 10)
     at, ping = d.answer("p1")
     assert (ping["status"], ping["meter_id"], ping["result"]) == ("ok", "PK-LESCO-000001", {"online": True})
-    assert math.isclose(at, T1 + 2.0)  # received at the first poll, answered 2 s later
+    assert math.isclose(at, T1 + 2.0 + HALF_MS)  # received at the first poll, answered 2 s later
     at, refused = d.answer("x1")
     assert refused["status"] == "rejected" and "not allowed" in str(refused["error"])
-    assert at == T1  # refused at once
+    assert math.isclose(at, T1 + HALF_MS)  # refused at once
 
 
 def test_latency_draws_follow_the_configured_log_normal():
@@ -100,7 +101,7 @@ def test_configured_failures_and_a_meter_without_supply():
     d.send("PK-LESCO-000005", "read", "t1")
     d.until(T0 + 40)
     at, answer = d.answer("t1")
-    assert answer["status"] == "timeout" and at == T1 + 30
+    assert answer["status"] == "timeout" and math.isclose(at, T1 + 30 + HALF_MS)
 
     d = Driven(timeout_s=30)
     interval = d.simulators[0].step(0, T0 + 900)

@@ -10,6 +10,7 @@ import pytest
 
 from metersim.config import DEFAULT_REGIONS
 from metersim.model.electricity import ElectricityModel, ElectricityParams
+from metersim.model.solar import PvSystems
 from metersim.model.weather import Weather
 from metersim.parameters import climate_params
 from metersim.streams import MeterRange, group_key
@@ -30,7 +31,7 @@ def model(params: ElectricityParams, n: int, *, pv_kwp=None, weather=None, start
         meters=MeterRange.whole(n),
         scale=np.ones(n),
         shift_slots=np.zeros(n, dtype=np.int64),
-        pv_kwp=np.zeros(n) if pv_kwp is None else pv_kwp,
+        pv=None if pv_kwp is None else PvSystems(np.flatnonzero(pv_kwp > 0), pv_kwp[pv_kwp > 0], weather, 0.8),
         has_swh=np.zeros(n, dtype=bool),
         weather=weather,
         first_interval=start_s // params.interval_s + 1,

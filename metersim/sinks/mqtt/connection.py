@@ -37,7 +37,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from metersim.errors import BrokerUnreachableError, TlsError
 from metersim.sinks.mqtt.failures import SwallowedErrors, describe_connect_error
-from metersim.sinks.mqtt.loop import READ, WRITE
+from metersim.sinks.mqtt.loop import READ, WRITE, read_waiting
 from metersim.sinks.mqtt.tls import RESET_IN_HANDSHAKE, ended_tls, is_tls_failure, ssl_reason, tls_refusal
 
 #: first pause between reconnect attempts [s]; doubles per failed attempt up to ``reconnect_max_s``
@@ -115,6 +115,7 @@ class Connection:
         self.give_up_s = give_up_s
         self.state = State.DOWN
         self.losses = 0  # connections lost after they were up
+        self.read_burst = False  # read every packet waiting, not one (set where messages come in)
         self.last_reason = ""
         self._client = client
         self._log = log
@@ -197,6 +198,8 @@ class Connection:
             self.lost(self.last_reason or "socket closed")
             return
         rc = client.loop_read() if events & READ else _OK
+        if rc == _OK and events & READ and self.read_burst:
+            rc = read_waiting(client)
         if rc == _OK and client.want_write():
             rc = client.loop_write()
         if rc == _OK:

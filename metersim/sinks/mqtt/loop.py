@@ -18,9 +18,13 @@ paho's socket callbacks are the next step beyond that.
 from __future__ import annotations
 
 import math
+import select
 import selectors
 import time
 from typing import Any, Protocol
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTErrorCode
 
 #: ``interest()`` bits, the same as the selectors module's
 READ = selectors.EVENT_READ
@@ -162,3 +166,30 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     return str(exc) or type(exc).__name__
+
+
+#: most packets read in one go from a connection that receives messages (commands)
+READ_BURST = 1024
+
+
+def read_waiting(client: mqtt.Client) -> MQTTErrorCode:
+    """Read on while the socket holds more: paho's ``loop_read`` reads a single packet when nothing is
+    in flight, far too few for a burst of incoming messages (a broker drops what a slow reader leaves
+    queued past its ``max_queued_messages``)."""
+    rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+    for _ in range(READ_BURST):
+        sock = client.socket()
+        if sock is None or not _readable(sock):
+            break
+        rc = client.loop_read()
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            break
+    return rc
+
+
+def _readable(sock: Any) -> bool:
+    if _ssl_pending(sock):
+        return True
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))

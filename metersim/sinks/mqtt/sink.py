@@ -206,7 +206,8 @@ class MqttSink(SinkBase):
     def listen(self, topic_filter: str, qos: int, deliver: Deliver) -> None:
         """Subscribe to ``topic_filter`` on every connection; ``deliver`` gets each message (on this thread)."""
         self._listener = Listener(topic_filter, qos, deliver, self._flow, mqtt5=self.mqtt5)
-        if self._client is not None:
+        if self._conn is not None and self._client is not None:
+            self._conn.read_burst = True  # (later connections: ``_connect``)
             self._listener.attach(self._client)
             if self._is_up():
                 self._listener.connected(self._client)
@@ -374,7 +375,7 @@ class MqttSink(SinkBase):
         if self._listener is not None:
             self._listener.attach(client)
         qos0 = self.qos == 0
-        return Connection(
+        conn = Connection(
             client,
             self.host,
             self.port,
@@ -391,6 +392,8 @@ class MqttSink(SinkBase):
             tls=output.uses_tls,
             client_cert=output.tls is not None and output.tls.cert_file is not None,
         )
+        conn.read_burst = self._listener is not None
+        return conn
 
 
 def _ignore(_line: str) -> None:

@@ -1,0 +1,21 @@
+"""A region's climate onto the weather model's parameters."""
+
+from __future__ import annotations
+
+from metersim.config import Climate
+from metersim.model.weather import ClimateParams
+
+
+def climate_params(climate: Climate) -> ClimateParams:
+    return ClimateParams(
+        latitude_deg=climate.latitude_deg,
+        longitude_deg=climate.longitude_deg,
+        temp_mean_c=climate.temp_mean_c,
+        temp_amplitude_c=climate.temp_amplitude_c,
+        coldest_day=climate.coldest_day,
+        diurnal_range_c=climate.diurnal_range_c,
+        temp_noise_c=climate.temp_noise_c,
+        temp_noise_phi=climate.temp_noise_phi,
+        clearness_mean=climate.clearness_mean,
+        clearness_sd=climate.clearness_sd,
+    )
