@@ -91,6 +91,11 @@ def add_parser(sub: Any) -> None:
         metavar="ID",
         help="MQTT client id of the persistent session (default: metersim-verify-<scenario name>)",
     )
+    verify.add_argument(
+        "--replay-commands",
+        metavar="LOG",
+        help="the run answered commands: regenerate its readings with its command log (commands.jsonl)",
+    )
     verify.add_argument("-q", "--quiet", action="store_true", help="print only warnings, errors and the summary")
 
 
@@ -175,7 +180,7 @@ def _verify(
     interrupted = False
     status = "complete"
     try:
-        expected = regenerate(scenario, name, outputs)
+        expected = regenerate(scenario, name, outputs, args.replay_commands)
     except KeyboardInterrupt:
         expected = None
     if expected is None or not expected.completed:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from metersim.commands.wiring import listening
 from metersim.config import MqttOutput, Scenario
 from metersim.engine import Observer
 from metersim.records import Label, Observation
@@ -121,8 +122,14 @@ def regeneration_scenario(scenario: Scenario) -> Scenario:
     return scenario.without_outputs().model_copy(update={"simulation": simulation})
 
 
-def regenerate(scenario: Scenario, name: str = "verify", sinks_for: Sequence[MqttOutput] | None = None) -> Expected:
-    """Run ``scenario`` in-process into one MemorySink per MQTT output and key what they were handed."""
+def regenerate(
+    scenario: Scenario,
+    name: str = "verify",
+    sinks_for: Sequence[MqttOutput] | None = None,
+    replay_commands: str | None = None,
+) -> Expected:
+    """Run ``scenario`` in-process into one MemorySink per MQTT output and key what they were handed;
+    ``replay_commands``: the run's command log, fed back as the run answered it (disconnections, ...)."""
     outputs = list(sinks_for) if sinks_for is not None else mqtt_outputs(scenario)
     if not outputs:
         outputs = [MqttOutput.model_validate({"type": "mqtt"})]
@@ -130,7 +137,15 @@ def regenerate(scenario: Scenario, name: str = "verify", sinks_for: Sequence[Mqt
     faults = FaultObserver()
     again = regeneration_scenario(scenario)
     window, _ = resolve_window(again)
-    simulation = Simulation(again, name=name, sinks=sinks, observers=[faults])
+    found = listening(scenario) if replay_commands is not None else None
+    simulation = Simulation(
+        again,
+        name=name,
+        sinks=sinks,
+        observers=[faults],
+        replay_commands=replay_commands,
+        commands=found[1] if found is not None else None,
+    )
     simulation.run()
     readings: dict[Key, ExpectedReading] = {}
     events = 0
