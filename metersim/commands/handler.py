@@ -30,7 +30,7 @@ from typing import Any
 from metersim.commands.effects import Effects
 from metersim.commands.log import CommandLog, Inbound
 from metersim.commands.messages import Refusal, Request, parse, response
-from metersim.commands.topics import CommandTopics, response_topic
+from metersim.commands.topics import CommandTopics, publishable, response_topic
 from metersim.config.commands import CommandsConfig
 from metersim.engine import Observer
 from metersim.group import GroupSimulator
@@ -227,7 +227,7 @@ class CommandHandler(Observer):
         answered = iso_local(due.due_ms // 1000, zone)
         meter_id = self._id(meter)
         payload = response(due.command_id, meter_id, status, answered, result, error)
-        topic = message.response_topic or response_topic(message.topic)
+        topic = message.response_topic if publishable(message.response_topic) else response_topic(message.topic)
         self.reply(topic, payload, self.config.qos if self.config.qos is not None else self.qos, message.correlation)
         counts = self.counters.answered
         counts[status] = counts.get(status, 0) + 1

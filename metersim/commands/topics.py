@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from string import Formatter
+from typing import TypeGuard
 
 RESPONSE_SUFFIX = "/response"
 
@@ -34,6 +35,13 @@ class CommandTopics:
             elif part != text:
                 return None
         return out
+
+
+def publishable(topic: str | None) -> TypeGuard[str]:
+    """Whether ``topic`` can be published to (an MQTT 5 Response Topic a request gave may not be)."""
+    if not topic:
+        return False
+    return not any(c in topic for c in "+#\x00") and len(topic.encode()) <= 65_535
 
 
 def response_topic(command_topic: str) -> str:

@@ -68,3 +68,11 @@ def test_response_topic():
     assert RESPONSE_SUFFIX == "/response"
     assert response_topic("metersim/cmd/PK-0001") == "metersim/cmd/PK-0001/response"
     assert response_topic("a/DCU-7/PK-0001") == "a/DCU-7/PK-0001/response"
+
+
+def test_a_response_topic_that_cannot_be_published_to_is_not_used():
+    from metersim.commands.topics import publishable
+
+    assert publishable("my/replies")
+    for bad in (None, "", "a/+/b", "a/#", "nul\x00here", "x" * 65_536):
+        assert not publishable(bad)
