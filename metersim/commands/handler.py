@@ -86,7 +86,7 @@ class CommandHandler(Observer):
     poll_s
         How often the inbox is looked at [simulated s] (live commands only).
     replay
-        Recorded commands to feed back instead of live ones, each at its received time.
+        Recorded commands to feed back instead of live ones, each at its received time (None: live).
     calendars
         Per simulator, the tariff calendars ``set_tariff`` may choose, by name (the group's own first).
     service
@@ -103,7 +103,7 @@ class CommandHandler(Observer):
         qos: int,
         log: CommandLog | None = None,
         poll_s: float = 1.0,
-        replay: Sequence[Inbound] = (),
+        replay: Sequence[Inbound] | None = None,
         calendars: Sequence[dict[str, BandSchedule]] | None = None,
         service: Callable[[], None] = lambda: None,
     ) -> None:
@@ -114,7 +114,8 @@ class CommandHandler(Observer):
         self.counters = CommandCounters()
         self.inbox: deque[Inbound] = deque()
         self.clock: Callable[[], float] = lambda: 0.0  # set by the simulation: the engine's now [s]
-        self._replay = sorted(replay, key=lambda m: m.n)
+        self._replaying = replay is not None
+        self._replay = sorted(replay or (), key=lambda m: m.n)
         self._arrivals = 0
         self._due: list[_Due] = []
         self._where: dict[str, tuple[int, int]] | None = None
@@ -124,7 +125,7 @@ class CommandHandler(Observer):
 
     def receive(self, message: Inbound) -> None:
         """A command message from the network loop (live runs)."""
-        if self._replay:
+        if self._replaying:
             return  # a replay takes only the recorded commands
         if len(self.inbox) >= INBOX_LIMIT:
             self.counters.dropped += 1
@@ -148,7 +149,7 @@ class CommandHandler(Observer):
         of the meters never depends on the order SimPy runs simultaneous processes in.
         """
         replay = deque(self._replay)
-        live = not self._replay
+        live = not self._replaying
         poll_ms, end_ms = max(1, round(self.poll_s * 1000)), end_s * 1000
         now_ms = start_s * 1000
         while now_ms < end_ms:

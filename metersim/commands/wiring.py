@@ -73,7 +73,7 @@ def open_commands(
         qos=qos,
         log=log,
         poll_s=POLL_FAST_S if speed is None else POLL_WALL_S * speed,
-        replay=replay or (),
+        replay=replay,
         calendars=[calendars_of(scenario, s) for s in simulators],
         service=service,
     )
