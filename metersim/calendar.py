@@ -7,6 +7,10 @@ A *local day* is an integer count of days since 1970-01-01 in some local clock, 
 * otherwise a Saturday is ``SATURDAY``;
 * otherwise the day is a ``WEEKDAY``.
 
+The BDEW load-profile *season* of a local day (:func:`seasons`) is ``WINTER`` from 1 November to
+20 March, ``SUMMER`` from 15 May to 14 September and ``TRANSITION`` otherwise (BDEW/VDEW,
+"Repräsentative VDEW-Lastprofile", 1999; the same dates as demandlib 0.2.2's ``ElecSlp``).
+
 Countries whose weekend differs are deliberately not special-cased (Pakistan has a Saturday/Sunday
 weekend since 2022, which matches; Friday-weekend countries would need their own rule), so that a
 tariff's ``day_types`` mean the same thing whatever the meter's country.
@@ -29,7 +33,13 @@ SATURDAY = 1
 SUNDAY_HOLIDAY = 2
 DAY_TYPE_NAMES = ("weekday", "saturday", "sunday_holiday")  # indexed by the constants above
 
+WINTER = 0
+SUMMER = 1
+TRANSITION = 2
+SEASON_NAMES = ("winter", "summer", "transition")  # indexed by the constants above
+
 _EPOCH_ORDINAL = _dt.date(1970, 1, 1).toordinal()
+_EPOCH_DAY = np.datetime64("1970-01-01", "D")
 _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
 _MIN_YEAR, _MAX_YEAR = 1, 9999
 
@@ -143,3 +153,22 @@ def day_type(local_day: int, country: str | None) -> int:
             table.ensure(local_year(local_day), local_year(local_day))
         base, types = table.span
     return int(types[local_day - base])
+
+
+def seasons(local_days: npt.ArrayLike) -> npt.NDArray[np.int8]:
+    """BDEW season (``WINTER``, ``SUMMER`` or ``TRANSITION``) of each local day, any shape."""
+    dates = _EPOCH_DAY + np.asarray(local_days, dtype=np.int64)
+    month = dates.astype("datetime64[M]")
+    mm = month.astype(np.int64) % 12 + 1
+    dd = (dates - month.astype("datetime64[D]")).astype(np.int64) + 1
+    md = mm * 100 + dd  # e.g. 1101 for 1 November
+    out = np.full(md.shape, TRANSITION, dtype=np.int8)
+    out[(md >= 1101) | (md <= 320)] = WINTER
+    out[(md >= 515) & (md <= 914)] = SUMMER
+    return out
+
+
+def days_of_year(local_days: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """Day of the calendar year (1 = 1 January) of each local day, any shape."""
+    dates = _EPOCH_DAY + np.asarray(local_days, dtype=np.int64)
+    return np.asarray((dates - dates.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.int64) + 1)

@@ -14,18 +14,16 @@ from functools import lru_cache, partial
 import numpy as np
 
 from metersim._array import Array
-from metersim.calendar import day_types
 from metersim.commands.controls import Gated, MeterControls
 from metersim.config import Climate, Tariff
 from metersim.errors import ConfigError
 from metersim.fleet import MeterAttributes
 from metersim.fleet.concentrators import build_paths, concentrator_ids
 from metersim.interruptions import GroupSupply
-from metersim.model.electricity import ElectricityModel, ElectricityParams
+from metersim.model.electricity import ElectricityModel, ElectricityParams, day_levels, smooth_shapes
 from metersim.model.gas import GasModel, battery_percent
 from metersim.model.grid import GridBalance
 from metersim.model.registers import Registers
-from metersim.model.shapes import DAY_WEIGHTS, HOT_WATER, electricity_shape, fixed_shape
 from metersim.model.weather import Weather
 from metersim.parameters import country_of, electricity_params, gas_params, grid_losses, mean_interval_milli
 from metersim.photovoltaics import pv_systems
@@ -41,7 +39,7 @@ from metersim.records import (
 )
 from metersim.streams import Stream, draw, group_key
 from metersim.tariffs import BandSchedule
-from metersim.timebase import SECONDS_PER_DAY, local_months, utc_offset_s, utc_offsets_s
+from metersim.timebase import SECONDS_PER_DAY, utc_offset_s, utc_offsets_s
 
 BAND_SHARE_DAYS = 365  # the band registers' start reflects a year of consumption before the run [d]
 
@@ -326,9 +324,11 @@ def band_consumption_shares(
     """Each band's share [-] of a scale-1 meter's expected consumption over the year before ``start_s``.
 
     Every interval of the :data:`BAND_SHARE_DAYS` days before the run counts with the model's smooth
-    load: monthly factor x day-type weight x daily shape (with hot water), in the meters' local time,
-    in the band the schedule puts it in. Noise, spikes, the meters' phase shifts and PV are left out:
-    they barely move a year's shares. ``timezone`` is the meters' zone [IANA]; ``start_s`` [epoch s].
+    load: day factor (season x day type x monthly factor, BDEW dynamisation for H0) x the season's
+    daily shape (with hot water), in the meters' local time, in the band the schedule puts it in.
+    Noise, appliance events, cooling and heating, the meters' phase shifts and personal rhythms and PV
+    are left out: they barely move a year's shares. ``timezone`` is the meters' zone [IANA];
+    ``start_s`` [epoch s].
     """
     interval_s = params.interval_s
     span_s = BAND_SHARE_DAYS * SECONDS_PER_DAY
@@ -336,14 +336,9 @@ def band_consumption_shares(
     local = instants + utc_offsets_s(timezone, instants)
     days, day_of = np.unique(local // SECONDS_PER_DAY, return_inverse=True)
     slot = (local % SECONDS_PER_DAY) // interval_s
-    types = day_types(days, params.country).astype(np.int64)
-    w = params.hot_water_share
-    hot_water = fixed_shape(HOT_WATER, interval_s)
-    # shapes[type, slot]: one row per day type (weekday, Saturday, Sunday/holiday)
-    shapes = np.stack([(1.0 - w) * electricity_shape(params.profile, t, interval_s) + w * hot_water for t in range(3)])
-    day_weights = np.array([DAY_WEIGHTS[params.profile][t] for t in range(3)])
-    day_level = np.asarray(params.monthly_factors)[local_months(days) - 1] * day_weights[types]
-    load = day_level[day_of] * shapes[types[day_of], slot]
+    factor, season, types = day_levels(params, days)
+    shapes = smooth_shapes(params)  # [season, day type, slot]
+    load = factor[day_of] * shapes[season[day_of], types[day_of], slot]
     bands = schedule.bands_at(instants).astype(np.int64)
     shares = np.bincount(bands, weights=load, minlength=len(schedule.band_names)) / load.sum()
     return tuple(float(x) for x in shares)

@@ -46,6 +46,13 @@ class Stream(IntEnum):
     THEFT = 20  # which meters steal, how much, and when their covers come off
     UPLOADS = 21  # the phase of each concentrator's upload schedule
     COMMANDS = 22  # each command's response time and outcome, keyed by meter and command id
+    HOUSEHOLD = 23  # static: occupancy type, personal rhythm, appliance propensity
+    THERMAL = 24  # static: air-conditioner and heater ownership and set-points
+    CYCLING = 25  # per interval: compressor on-fraction scatter
+    PV_SITING = 26  # static: each PV meter's tilt, azimuth and cloud lag
+    REGION_CLOUDS = 27  # per block of minutes: a region's intra-day cloud field
+    LOCAL_CLOUDS = 28  # per day: a feeder's (or block of meters') own cloud field
+    HEATING = 29  # gas: whether each home heats with gas, and its heating limit
 
 
 def group_key(name: str) -> int:

@@ -211,7 +211,8 @@ def test_band_registers_start_with_each_bands_share_of_the_load_and_sum_exactly_
     big = total > 1_000_000  # over 1000 kWh: a thousandth is below 1e-6 of the total
     assert big.sum() > 20
     share = peak[big] / total[big]
-    # Independently: the 17-21 h share of each day type's household curve (85 %) plus hot water (15 %).
+    # Independently: the 17-21 h share of each day type's household curve (85 %) plus hot water (15 %);
+    # BDEW's seasonal modulation of the curve moves it by less than the margin.
     hot_water = np.asarray(HOT_WATER) / np.mean(HOT_WATER)
     by_day_type = []
     for curve in ELECTRICITY["household"].values():
@@ -227,6 +228,41 @@ def test_band_registers_start_with_each_bands_share_of_the_load_and_sum_exactly_
         i = int(r["meter_id"].rsplit("-", 1)[1]) - 1
         assert milli(r["registers"]["1-0:1.8.1"]) == peak[i]
         assert milli(r["registers"]["1-0:1.8.2"]) == off_peak[i] + milli(r["interval"]["value"])
+
+
+def test_a_bdew_h0_groups_band_registers_start_with_h0s_evening_share():
+    scenario = make_scenario(
+        {
+            "simulation": {"start": "2026-07-01T00:00:00+02:00", "duration": "1h", "seed": 8},
+            "tariffs": {"tou": {**PEAK_4H, "currency": "EUR"}},
+            "fleet": [
+                {
+                    "name": "homes",
+                    "commodity": "electricity",
+                    "count": 40,
+                    "timezone": "Europe/Amsterdam",
+                    "interval_s": 900,
+                    "annual_kwh": 3500,
+                    "profile": "bdew-h0",
+                    "tariff": "tou",
+                }
+            ],
+            "outputs": [{"type": "discard"}],
+        }
+    )
+    window, _ = resolve_window(scenario)
+    (simulator,) = build_groups(scenario, window)
+    registers = simulator.registers.read()
+    big = registers.total > 1_000_000
+    share = registers.bands[0][big] / registers.total[big]
+    # Independently, from the shipped BDEW table: each cell's 17:00-21:00 share (slots 68..83).
+    cells: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0] * 96)
+    with (Path(__file__).parent.parent / "metersim" / "data" / "bdew" / "profiles.csv").open() as f:
+        for row in csv.DictReader(f):
+            if row["profile"] == "h0":
+                cells[row["season"], row["day"]][int(row["slot"])] = float(row["watts"])
+    by_cell = [sum(v[68:84]) / sum(v) for v in cells.values()]
+    assert min(by_cell) <= share.min() <= share.max() <= max(by_cell)
 
 
 def test_grid_side_meters_publish_the_band_in_force_like_the_ledger():

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import sys
 from collections import defaultdict
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -84,11 +86,15 @@ def test_bills_reproduce_a_recomputation_from_the_truth_ledger(tmp_path):
     assert not (tmp_path / "truth.csv").exists() and not (tmp_path / "readings.jsonl").exists()
     Simulation(scenario).run()
     units = defaultdict(lambda: defaultdict(int))
-    seconds = defaultdict(int)
+    exports = defaultdict(lambda: defaultdict(int))
+    days = defaultdict(set)  # local calendar days with an interval start: the standing charge's days
     with open(tmp_path / "truth.csv") as f:
         for row in csv.DictReader(f):
             units[row["meter_id"]][row["band"]] += round(float(row["import"]) * 1000)
-            seconds[row["meter_id"]] += 900 if row["commodity"] == "electricity" else 3600
+            exports[row["meter_id"]][row["band"]] += round(float(row["export"]) * 1000)
+            interval_s = 900 if row["commodity"] == "electricity" else 3600
+            start = dt.datetime.fromtimestamp(int(row["interval_end_s"]) - interval_s, ZoneInfo("Europe/Amsterdam"))
+            days[row["meter_id"]].add(start.date())
     with open(tmp_path / "bills.csv") as f:
         bills_by_meter = {b["meter_id"]: b for b in csv.DictReader(f)}
     assert len(bills_by_meter) == 30
@@ -100,9 +106,10 @@ def test_bills_reproduce_a_recomputation_from_the_truth_ledger(tmp_path):
             meter,
             "2026-03",
             3,
-            Decimal(seconds[meter]) / 86400,
+            Decimal(len(days[meter])),
             [bands.get(name, 0) for name in names],
             "kWh" if meter.startswith("NL-E") else "m3",
+            export_milli=[exports[meter].get(name, 0) for name in names] if tariff.net_metering else None,
         )
         assert Decimal(bills_by_meter[meter]["total"]) == expected.total
 
@@ -147,7 +154,8 @@ def test_metersim_bill_matches_bills_worked_out_by_hand_from_the_ledger(tmp_path
     with open(tmp_path / "bills.csv") as f:
         bills = {b["meter_id"]: b for b in csv.DictReader(f)}
     assert len(bills) == 9
-    two_days = Decimal(2)
+    two_days = Decimal(2)  # 10-11 January in Karachi and Tashkent (UTC+5)
+    three_days = Decimal(3)  # the same 48 hours are 9 Jan 20:00 - 11 Jan 20:00 in Amsterdam: 3 local days
     for meter, bands in units.items():
         if meter.startswith("pk"):
             # Peak and off-peak energy, 2 days of standing charge, then duty and GST on the subtotal.
@@ -158,15 +166,15 @@ def test_metersim_bill_matches_bills_worked_out_by_hand_from_the_ledger(tmp_path
             )
             taxes = _money(subtotal * Decimal("0.015")) + _money(subtotal * Decimal("0.18"))
         elif meter.startswith("uz"):
-            # January: the first 500 m3 at 650 UZS, the rest at 1500 UZS; no standing charge or tax.
+            # January: the first 500 m3 at 1000 UZS, the rest at 1800 UZS; no standing charge or tax.
             total = sum(bands.values(), Decimal(0))
-            subtotal = _money(min(total, Decimal(500)) * 650) + _money(max(total - 500, Decimal(0)) * 1500)
+            subtotal = _money(min(total, Decimal(500)) * 1000) + _money(max(total - 500, Decimal(0)) * 1800)
             taxes = Decimal(0)
         else:
             subtotal = (
                 _money(bands["low"] * Decimal("0.2450"))
                 + _money(bands["normal"] * Decimal("0.2650"))
-                + _money(two_days * Decimal("0.85"))
+                + _money(three_days * Decimal("0.85"))
             )
             taxes = _money(subtotal * Decimal("0.21"))
         assert Decimal(bills[meter]["total"]) == subtotal + taxes, meter

@@ -35,6 +35,21 @@ class Climate(Model):
     temp_noise_phi: Float = Field(default=0.7, ge=0, lt=1, description="day-to-day persistence of the anomaly")
     clearness_mean: Float = Field(0.7, gt=0, lt=1, description="mean daily clearness (fraction of clear-sky)")
     clearness_sd: Float = Field(0.12, ge=0, lt=0.5)
+    clearness_monthly: list[Annotated[Float, Field(gt=0, le=10)]] | None = Field(
+        None,
+        min_length=12,
+        max_length=12,
+        description="clearness Jan..Dec relative to clearness_mean (normalised to mean 1); e.g. a monsoon",
+    )
+    cloud_region_correlation: Float = Field(
+        0.7, ge=0, le=1, description="correlation of the latent cloud field of a feeder with the region's [-]"
+    )
+    haze_transmittance: Float = Field(
+        0.95, gt=0, le=1, description="cloudless GHI over the Haurwitz clear sky (aerosols, water vapour) [-]"
+    )
+    pv_tilt_deg_mean: Float = Field(25.0, ge=0, le=90, description="rooftop PV tilt where a group sets none [deg]")
+    pv_tilt_deg_sd: Float = Field(10.0, ge=0, le=90, description="sd of rooftop PV tilt [deg]")
+    pv_azimuth_deg_sd: Float = Field(45.0, ge=0, le=180, description="sd of PV azimuth around the equator [deg]")
     monthly_load_factors: list[Annotated[Float, Field(gt=0, le=1e6)]] | None = Field(
         None, min_length=12, max_length=12, description="electricity seasonality Jan..Dec (normalised to mean 1)"
     )
@@ -51,6 +66,7 @@ class Climate(Model):
         """The validated model of a built-in region."""
         fields = dataclasses.asdict(region)
         fields["monthly_load_factors"] = list(region.monthly_load_factors)
+        fields["clearness_monthly"] = list(region.clearness_monthly)
         return cls.model_validate(fields)
 
 

@@ -12,6 +12,7 @@ from typing_extensions import Self
 from metersim.config.base import Float, Model, NotBool, Seconds, StrictInt, format_fields, topic_unsafe
 from metersim.config.events import CommsConfig, ConcentratorConfig, SupplyConfig
 from metersim.config.faults import MeterFaultsConfig, TheftConfig
+from metersim.config.gas import GasConfig
 from metersim.config.ids import IdPattern, IdSpace
 from metersim.config.pv import PvConfig
 from metersim.timebase import SECONDS_PER_DAY, zone
@@ -31,6 +32,51 @@ class SolarWaterHeaterConfig(Model):
     fraction: Float = Field(ge=0, le=1)
     collector_m2: Float = Field(3.0, gt=0, le=1e6, description="collector area [m2]")
     efficiency: Float = Field(0.5, gt=0, le=1, description="collector efficiency")
+
+
+class CoolingConfig(Model):
+    """Air conditioning and fans: a thermostat duty cycle on the region's temperature above a set-point."""
+
+    ownership: Float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="share of meters with air conditioning; default by profile: household 0.5, commercial 0.7, "
+        "agricultural and bdew-* 0 (BDEW profiles already hold their average behaviour)",
+    )
+    energy_share: Float = Field(0.5, ge=0, lt=1, description="share of an owner's annual energy used for cooling")
+    max_kw: Float = Field(3.0, gt=0, le=1e6, description="air-conditioner power at most, for a meter of scale 1 [kW]")
+    setpoint_c: Float = Field(24.0, ge=-50, le=60, description="mean set-point [degC]")
+    setpoint_sd_c: Float = Field(2.0, ge=0, le=20, description="spread of the per-meter set-points [K]")
+    span_k: Float = Field(14.0, gt=0, le=100, description="degrees above the set-point for full duty [K]")
+
+
+class HeatingConfig(Model):
+    """Electric space heating (heat pumps, resistive heaters) below a set-point; off unless configured."""
+
+    ownership: Float = Field(0.0, ge=0, le=1, description="share of meters with electric heating")
+    energy_share: Float = Field(0.5, ge=0, lt=1, description="share of an owner's annual energy used for heating")
+    max_kw: Float = Field(3.0, gt=0, le=1e6, description="heater power at most, for a meter of scale 1 [kW]")
+    setpoint_c: Float = Field(16.0, ge=-50, le=60, description="mean outdoor temperature below which it heats [degC]")
+    setpoint_sd_c: Float = Field(1.5, ge=0, le=20, description="spread of the per-meter set-points [K]")
+    span_k: Float = Field(15.0, gt=0, le=100, description="degrees below the set-point for full duty [K]")
+
+
+class DiversityConfig(Model):
+    """Per-meter behaviour: occupancy archetypes, a personal daily rhythm and appliance events."""
+
+    enabled: bool = Field(True, description="false: every meter follows the profile's shape, without events")
+    personal_sigma: Float = Field(0.3, ge=0, le=1, description="strength of each home's own daily rhythm")
+    home_by_day: Float = Field(0.30, ge=0, le=1, description="share of homes occupied by day")
+    away_by_day: Float = Field(0.40, ge=0, le=1, description="share of homes empty by day (workers)")
+    early_bird: Float = Field(0.20, ge=0, le=1, description="share of early-rising homes")
+    night_shift: Float = Field(0.10, ge=0, le=1, description="share of night-shift homes")
+
+    @model_validator(mode="after")
+    def _shares(self) -> Self:
+        if self.home_by_day + self.away_by_day + self.early_bird + self.night_shift <= 0:
+            raise ValueError("the occupancy shares must not all be 0")
+        return self
 
 
 class InstantaneousConfig(Model):
@@ -90,7 +136,10 @@ class MeterGroup(Model):
     )
     annual_kwh: Float | None = Field(None, gt=0, le=1e9, description="electricity: mean annual import per meter [kWh]")
     annual_m3: Float | None = Field(None, gt=0, le=1e9, description="gas: mean annual volume per meter [m3]")
-    profile: Literal["household", "commercial", "agricultural"] = "household"
+    profile: Literal["household", "commercial", "agricultural", "bdew-h0", "bdew-g0", "bdew-l0"] = Field(
+        "household",
+        description="daily shapes: household, commercial, agricultural (South Asia), bdew-h0/g0/l0 (BDEW tables)",
+    )
     region: str | None = Field(
         None,
         description="weather region (see `regions`); needed for gas, PV and solar water heaters; default: "
@@ -105,10 +154,29 @@ class MeterGroup(Model):
         3600, ge=0, le=21600, description="per-meter daily-curve shift, uniform in +-this [s]"
     )
     noise_phi: Float = Field(0.85, ge=0, lt=1, description="interval-to-interval persistence of the AR(1) noise")
-    spikes_per_day: Float = Field(1.0, ge=0, le=1440, description="appliance spikes (kettle, pump) per meter per day")
-    spike_kw: Float = Field(2.5, ge=0, le=1e6, description="mean power of a spike [kW]")
-    hot_water_share: Float = Field(0.15, ge=0, lt=1, description="share of consumption that heats water")
-    cooking_share: Float = Field(0.15, ge=0, lt=1, description="gas: share used for cooking (meal-time peaks)")
+    spikes_per_day: Float = Field(
+        4.0, ge=0, le=1440, description="appliance events (kettle, hob, washing, pump) per meter per day"
+    )
+    spike_kw: Float = Field(2.0, ge=0, le=1e6, description="scales the events' powers; 2.0 = as tabled [kW]")
+    cooling: CoolingConfig = Field(
+        default_factory=lambda: CoolingConfig.model_validate({}), description="electricity: air conditioning"
+    )
+    heating: HeatingConfig = Field(
+        default_factory=lambda: HeatingConfig.model_validate({}), description="electricity: electric heating"
+    )
+    diversity: DiversityConfig = Field(
+        default_factory=lambda: DiversityConfig.model_validate({}), description="electricity: per-meter behaviour"
+    )
+    hot_water_share: Float = Field(
+        0.15,
+        ge=0,
+        lt=1,
+        description="share of consumption that heats water (gas: with cooking_share, the split of SigLinDe's "
+        "warm-water base)",
+    )
+    cooking_share: Float = Field(
+        0.15, ge=0, lt=1, description="gas: share of the warm-water base used for cooking (meal-time peaks)"
+    )
     converter_fraction: Float = Field(0.0, ge=0, le=1, description="gas: share of meters with a volume converter")
     pv: PvConfig | None = None
     solar_water_heater: SolarWaterHeaterConfig | None = None
@@ -122,6 +190,9 @@ class MeterGroup(Model):
     )
     concentrator: ConcentratorConfig | None = Field(None, description="meters reach the head-end through DCUs")
     supply: SupplyConfig | None = Field(None, description="load shedding, outages, gas supply windows")
+    gas: GasConfig | None = Field(
+        None, description="gas groups: SigLinDe building class (EFH/MFH), share heating with gas, heating limit"
+    )
     comms: CommsConfig | None = Field(None, description="link outages with store-and-forward, drops, duplicates")
     faults: MeterFaultsConfig | None = Field(None, description="clock drift, stuck registers, spikes, rollover, ...")
     theft: TheftConfig | None = Field(None, description="bypass, magnet and earth-return theft, cover opening")
@@ -224,6 +295,8 @@ class MeterGroup(Model):
             raise ValueError("PV and solar water heaters need a weather `region`")
         if self.commodity == "gas" and (self.pv or self.instantaneous or self.grid):
             raise ValueError("`pv`, `instantaneous` and `grid` are for electricity groups")
+        if self.commodity == "electricity" and self.gas is not None:
+            raise ValueError("`gas` is for gas groups")
         if self.commodity == "gas" and self.hot_water_share + self.cooking_share >= 1:
             raise ValueError("`hot_water_share` + `cooking_share` must leave a share for heating")
         self._cross_events()

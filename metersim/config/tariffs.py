@@ -123,6 +123,12 @@ class Tariff(Model):
         True, description="false: no standing charge for the time a meter's relay (or valve) is open by command"
     )
     taxes: list[Tax] = Field(default_factory=list)
+    net_metering: bool = Field(
+        False, description="true: export nets against import per band and period; unused credit carries forward"
+    )
+    export_price: Float | None = Field(
+        None, ge=0, description="per kWh exported: a credit line on the bill (a buyback), instead of net metering"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -149,4 +155,8 @@ class Tariff(Model):
             if len(covered) < 12:
                 missing = sorted(set(range(1, 13)) - covered)
                 raise ValueError(f"`slabs` must cover every month; none applies to month(s) {missing}")
+        if self.net_metering and self.export_price is not None:
+            raise ValueError("give `net_metering: true` or an `export_price`, not both")
+        if self.commodity == "gas" and (self.net_metering or self.export_price is not None):
+            raise ValueError("`net_metering` and `export_price` apply to electricity tariffs only")
         return self

@@ -7,7 +7,7 @@ exactly the values the same meters have inside the whole group.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -15,6 +15,10 @@ from metersim._array import Array
 from metersim.config import MeterGroup
 from metersim.fleet.grid import Topology, build_topology
 from metersim.streams import STATIC, MeterRange, Stream, draw, group_key
+
+#: the most a PV meter's clouds lead or lag its cloud cell's field [s]: a neighbourhood of a few km
+#: crossed by clouds at some 10 m/s
+PV_CLOUD_LAG_MAX_S = 300.0
 
 
 @dataclass
@@ -35,6 +39,11 @@ class MeterAttributes:
     has_converter: Array  # gas: has a volume converter [bool]
     battery_pct: Array  # gas: battery charge at the start of the run [%]
     topology: Topology | None
+    # PV siting: standard normal deviates of tilt and azimuth (the config and region give mean and
+    # sd, see metersim.photovoltaics), and the lag behind the cloud cell's field [s]
+    pv_tilt_z: Array = field(default_factory=lambda: np.zeros(0))
+    pv_azimuth_z: Array = field(default_factory=lambda: np.zeros(0))
+    pv_cloud_lag_s: Array = field(default_factory=lambda: np.zeros(0))
 
     @property
     def count(self) -> int:
@@ -67,11 +76,15 @@ def build_attributes(group: MeterGroup, seed: int, meters: MeterRange | None = N
     offsets = static(Stream.REPORT_OFFSET, lambda r, k: r.integers(0, jitter, k)) if jitter else np.zeros(n)
     shifts = static(Stream.PHASE, lambda r, k: r.uniform(-shift, shift, k)) if shift else np.zeros(n)
     pv_kwp: Array = np.zeros(n)
+    siting: Array = np.zeros((n, 3))
     if group.pv is not None:
         pv = group.pv
         has_pv = share(Stream.PV, pv.fraction)
         kwp = static(Stream.PV, lambda r, k: np.maximum(r.normal(pv.kwp_mean, pv.kwp_sd, k), 0.5))
         pv_kwp = np.where(has_pv, kwp, 0.0)
+        # Own stream (not Stream.PV), so that kWp and who has PV stay what they were.
+        siting = np.concatenate([_siting(seed, key, chunk, size) for chunk, size in meters.chunks()])
+        siting[:, 2] = PV_CLOUD_LAG_MAX_S * (2.0 * siting[:, 2] - 1.0)
     swh_fraction = group.solar_water_heater.fraction if group.solar_water_heater else 0.0
     gas = group.commodity == "gas"
     return MeterAttributes(
@@ -86,4 +99,14 @@ def build_attributes(group: MeterGroup, seed: int, meters: MeterRange | None = N
         has_converter=share(Stream.CONVERTER, group.converter_fraction),
         battery_pct=static(Stream.BATTERY, lambda r, k: r.uniform(60, 100, k)) if gas else np.zeros(0),
         topology=build_topology(group),
+        pv_tilt_z=siting[:, 0],
+        pv_azimuth_z=siting[:, 1],
+        pv_cloud_lag_s=siting[:, 2],
     )
+
+
+def _siting(seed: int, key: int, chunk: int, size: int) -> Array:
+    """One chunk's PV siting draws, as :func:`~metersim.streams.draw` keys them: tilt and azimuth
+    deviates (standard normal) and a uniform for the cloud lag, meters x 3."""
+    rng = np.random.default_rng([seed, int(Stream.PV_SITING), key, chunk, STATIC + 1])
+    return np.column_stack([rng.standard_normal((size, 2)), rng.random(size)])

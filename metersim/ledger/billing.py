@@ -1,4 +1,4 @@
-"""The bills observer: accumulates each tariffed group's *true* import during a run.
+"""The bills observer: accumulates each tariffed group's *true* import (and export) during a run.
 
 Bills read the true values (what the group step computed), never the published stream: a fault or
 a theft that changes what a meter publishes does not change what its customer really owes.
@@ -19,7 +19,8 @@ from metersim.tariffs import BandSchedule
 
 
 class BillObserver(Observer):
-    """Accumulates each tariffed group's import per billing period and band.
+    """Accumulates each tariffed group's import per billing period and band, and its export for
+    tariffs with ``net_metering`` or an ``export_price`` (the true batch's ``export_milli``).
 
     ``basis="true"`` (the default) bills the true import; ``"registered"`` what the meters recorded
     (the published batch: theft and meter faults included), the bill a head-end would compute.
@@ -48,13 +49,16 @@ class BillObserver(Observer):
         interval_s = batch.interval_s
         if true.disconnected is not None and not accumulator.tariff.standing_charge_while_disconnected:
             accumulator.disconnect(true.start_s, interval_s, true.disconnected)
+        exported = batch.export_milli if accumulator.exports else None
         bands = np.unique(batch.band)
         if len(bands) == 1:
-            accumulator.add(true.start_s, interval_s, int(bands[0]), batch.import_milli)
+            accumulator.add(true.start_s, interval_s, int(bands[0]), batch.import_milli, exported)
             return
         for k, band in enumerate(bands.tolist()):  # meters on different bands: count the seconds once
-            consumption = np.where(batch.band == band, batch.import_milli, 0)
-            accumulator.add(true.start_s, interval_s if k == 0 else 0, band, consumption)
+            on_band = batch.band == band
+            consumption = np.where(on_band, batch.import_milli, 0)
+            export = None if exported is None else np.where(on_band, exported, 0)
+            accumulator.add(true.start_s, interval_s if k == 0 else 0, band, consumption, export)
 
     def bills(self) -> list[Bill]:
         out = [bill for accumulator in self.accumulators.values() for bill in accumulator.bills()]

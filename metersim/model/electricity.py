@@ -1,15 +1,23 @@
 """Electricity demand, rooftop PV and solar water heaters, vectorised over a cohort's meters.
 
-For meter i in the interval that starts at local time t::
+For meter i in the interval that starts at local time t on local day D::
 
-    load_i = mean_interval · f(day) · s_i · [(1 − w) · shape(t − shift_i) + w · hot_water(t − shift_i) · (1 − φ_i(day))]
-             · exp(e_i − σ²/2) + spikes_i
+    load_i = base · f(D) · s_i · m_i(t) · [(1 − w) · shape(season, day type)(t − shift_i)
+             + w · hot_water(t − shift_i) · (1 − φ_i(D))] · exp(e_i − σ²/2)
+             + events_i + cooling_i(T) + heating_i(T)
 
-* ``f(day)`` = monthly factor × day-type weight, normalised so that it averages 1 over each calendar year;
+* ``f(D)`` = season × day-type energy (:func:`metersim.model.shapes.day_energy`) × monthly factor
+  (× BDEW's dynamisation for ``bdew-h0``), normalised to mean 1 over each calendar year;
 * ``s_i`` lognormal annual scale (mean 1), ``shift_i`` a fixed phase shift, ``e_i`` AR(1) noise;
-* ``w`` the hot-water share, ``φ_i`` the solar fraction of a solar water heater (0 without one);
-* spikes are Poisson appliance events (kettle, pump) whose expected energy is taken out of the base,
-  so the annual total still tracks ``annual_kwh × s_i``.
+* ``m_i`` the meter's occupancy archetype and personal rhythm (fleet mean 1 at every t,
+  :mod:`metersim.model.appliances`); ``w`` the hot-water share, ``φ_i`` a solar water heater's fraction;
+* ``events_i`` Poisson appliance events whose rate follows the meter's own shape;
+* ``cooling_i``/``heating_i`` thermostat duty cycles on the region's temperature T
+  (:mod:`metersim.model.thermal`).
+
+Each meter's base is ``annual_kwh`` less its own expected annual energy of events (propensity),
+cooling and heating (ownership, set-point, that year's weather), so every meter's annual energy
+tracks ``annual_kwh x s_i`` and the fleet's mean shape the profile.
 
 PV meters net load and generation at sub-interval resolution, so import and export can both grow
 within one interval.
@@ -17,23 +25,26 @@ within one interval.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
 from metersim._array import Array
-from metersim.calendar import day_type as calendar_day_type
-from metersim.calendar import day_types
+from metersim.calendar import day_types, days_of_year, seasons
 from metersim.model import solar
+from metersim.model.appliances import DiversityParams, Households
 from metersim.model.noise import LognormalAR1
-from metersim.model.shapes import DAY_WEIGHTS, HOT_WATER, electricity_shape, fixed_shape
+from metersim.model.shapes import HOT_WATER, day_energy, dynamisation, fixed_shape, shape_table
+from metersim.model.thermal import ThermalLoad, ThermalParams
 from metersim.model.weather import Weather
 from metersim.streams import MeterRange, Stream, draw
-from metersim.timebase import SECONDS_PER_DAY, local_month, local_months, local_year, year_days
+from metersim.timebase import SECONDS_PER_DAY, local_months, local_year, year_days
 
 DAYS_PER_YEAR = 365.2425
-SPIKE_HOURS = 0.1  # mean duration of an appliance spike [h]
+EVENT_KW = 2.0  # `spike_kw` at which appliance events have their table powers [kW]
+MAX_EVENT_SHARE = 0.4  # appliance events take at most this share of the annual energy [-]
+MIN_BASE_SHARE = 0.3  # the smooth base keeps at least this share, however hot the year [-]
 PV_STEP_S = 300  # netting resolution of PV meters [s]
 
 
@@ -41,18 +52,21 @@ PV_STEP_S = 300  # netting resolution of PV meters [s]
 class ElectricityParams:
     """What an electricity model needs of its group: plain numbers, no scenario schema."""
 
-    profile: str  # name of a curve in shapes.ELECTRICITY
+    profile: str  # one of shapes.PROFILES
     interval_s: int  # [s]
     annual_kwh: float  # mean annual consumption of a meter of scale 1 [kWh]
     monthly_factors: tuple[float, ...]  # seasonality Jan..Dec [-]
     country: str | None  # ISO 3166 code for public holidays
     hot_water_share: float = 0.15  # share of consumption that heats water [-]
-    spikes_per_day: float = 1.0  # appliance spikes per meter per day
-    spike_kw: float = 2.5  # mean power of a spike [kW]
+    spikes_per_day: float = 4.0  # appliance events per meter per day (kettle, hob, washing, pump)
+    spike_kw: float = EVENT_KW  # scales the events' powers: EVENT_KW gives appliances.EVENTS as tabled [kW]
     noise_sigma: float = 0.25  # lognormal sigma of the interval noise [-]
     noise_phi: float = 0.85  # interval-to-interval persistence of the noise [-]
     pv_performance_ratio: float | None = None  # None: no PV in the group [-]
     solar_water_heater: solar.SolarWaterHeater | None = None
+    cooling: ThermalParams = field(default_factory=ThermalParams)  # off (no owners) unless given
+    heating: ThermalParams = field(default_factory=ThermalParams)  # off (no owners) unless given
+    diversity: DiversityParams = field(default_factory=DiversityParams)
 
 
 @dataclass
@@ -65,14 +79,42 @@ class ElectricityStep:
 
 
 @lru_cache(maxsize=256)
-def _year_norm(
-    monthly: tuple[float, ...], weights: tuple[float, float, float], country: str | None, year: int
-) -> float:
-    """1 / mean over the year's local days of monthly factor × day-type weight."""
+def _year_table(
+    profile: str, monthly: tuple[float, ...], country: str | None, year: int
+) -> tuple[int, Array, Array, Array]:
+    """(first local day, day factor f, season, day type) for each local day of ``year``; f has mean 1."""
     days = year_days(year)
-    months = local_months(days) - 1
-    factors = np.asarray(monthly)[months] * np.asarray(weights)[day_types(days, country)]
-    return float(1.0 / factors.mean())
+    season = seasons(days)
+    types = day_types(days, country)
+    factor = day_energy(profile)[season, types] * np.asarray(monthly)[local_months(days) - 1]
+    if profile == "bdew-h0":
+        factor = factor * dynamisation(days_of_year(days))
+    factor = factor / factor.mean()
+    for a in (factor, season, types):
+        a.setflags(write=False)
+    return int(days[0]), factor, season, types
+
+
+def day_levels(params: ElectricityParams, local_days: Array) -> tuple[Array, Array, Array]:
+    """Day factor f [-], season and day type of each local day (any years), as the model uses them."""
+    days = np.asarray(local_days, dtype=np.int64)
+    factor, season, types = np.empty(days.shape), np.empty(days.shape, np.int64), np.empty(days.shape, np.int64)
+    years = (np.datetime64("1970-01-01", "D") + days).astype("datetime64[Y]").astype(np.int64) + 1970
+    for year in np.unique(years):
+        mask = years == year
+        first, f, s, t = _year_table(params.profile, params.monthly_factors, params.country, int(year))
+        index = days[mask] - first
+        factor[mask], season[mask], types[mask] = f[index], s[index], t[index]
+    return factor, season, types
+
+
+def smooth_shapes(params: ElectricityParams) -> Array:
+    """Mean-1 daily shapes with the hot-water share mixed in, shape [season, day type, intervals]."""
+    w = params.hot_water_share
+    table: Array = (1.0 - w) * shape_table(params.profile, params.interval_s) + w * fixed_shape(
+        HOT_WATER, params.interval_s
+    )
+    return table
 
 
 class ElectricityModel:
@@ -112,17 +154,51 @@ class ElectricityModel:
         self.params, self.seed, self.key, self.meters, self.weather = params, seed, key, meters, weather
         self.country = params.country
         self.scale, self.shift_slots = scale, shift_slots
-        self.monthly = params.monthly_factors
-        self.weights = tuple(DAY_WEIGHTS[params.profile][d] for d in range(3))
         self.slots = SECONDS_PER_DAY // params.interval_s
-        spike_kwh_per_year = params.spikes_per_day * params.spike_kw * SPIKE_HOURS * DAYS_PER_YEAR
-        # Spikes are part of the annual total: the smooth base carries the rest (at least half).
-        self.base_kwh = max(params.annual_kwh - spike_kwh_per_year, 0.5 * params.annual_kwh)
-        self.spike_rate = params.spikes_per_day * params.interval_s / SECONDS_PER_DAY
+        self.households = Households(params.diversity, seed, key, meters, params.interval_s, shift_slots)
+        if params.diversity.enabled:
+            self.households.normalise(smooth_shapes(params), shift_slots)
+        self.event_kwh = self.households.mean_event_kwh * params.spike_kw / EVENT_KW  # [kWh per event]
+        events_per_year = params.spikes_per_day * DAYS_PER_YEAR if params.diversity.enabled else 0.0
+        # Events may not crowd out the smooth base: their rate is capped at MAX_EVENT_SHARE of the energy.
+        if events_per_year * self.event_kwh > MAX_EVENT_SHARE * params.annual_kwh:
+            events_per_year = MAX_EVENT_SHARE * params.annual_kwh / self.event_kwh
+        self.events_kwh_per_year = events_per_year * self.event_kwh
+        self.event_rate = events_per_year / DAYS_PER_YEAR * params.interval_s / SECONDS_PER_DAY  # [1/interval]
+        # A home's events take at most MAX_EVENT_SHARE of its own energy too: cap its propensity.
+        cap = MAX_EVENT_SHARE * params.annual_kwh / self.events_kwh_per_year if self.events_kwh_per_year else 1.0
+        self._propensity = np.minimum(self.households.propensity, max(cap, 1.0))
+        self.propensity_scale = self._propensity * scale
+        self.thermal = [
+            ThermalLoad(p, heating=h, seed=seed, key=key, meters=meters, interval_s=params.interval_s)
+            for p, h in ((params.cooling, False), (params.heating, True))
+            if weather is not None and p.ownership > 0
+        ]
         self.pv = pv
         self.pv_index = pv.rows if pv is not None else np.zeros(0, dtype=np.int64)
         self.swh_index = np.flatnonzero(has_swh)
         self.noise = LognormalAR1(seed, key, meters, params.noise_sigma, params.noise_phi, first_interval)
+        self._base_scales: dict[int, Array] = {}
+
+    def base_kwh(self, year: int) -> float:
+        """Annual energy [kWh] of the smooth base of a scale-1 meter of mean propensity without cooling or
+        heating: ``annual_kwh`` less its appliance events."""
+        return max(self.params.annual_kwh - self.events_kwh_per_year, MIN_BASE_SHARE * self.params.annual_kwh)
+
+    def _base_scale(self, year: int) -> Array:
+        """Per meter: scale x its own base / :meth:`base_kwh`, where its own base is ``annual_kwh`` less its
+        expected events (propensity) and its cooling and heating over the year (ownership, set-point),
+        so that every meter keeps ``annual_kwh x scale`` (its base at least MIN_BASE_SHARE of it)."""
+        cached = self._base_scales.get(year)
+        if cached is None:
+            own = self.params.annual_kwh - self.events_kwh_per_year * self._propensity
+            budget = own.copy()  # cooling and heating each take their share of what events leave
+            for thermal in self.thermal:
+                assert self.weather is not None
+                own[thermal.rows] -= thermal.prepare(self.weather, year, budget)
+            own = np.maximum(own, MIN_BASE_SHARE * self.params.annual_kwh)
+            cached = self._base_scales[year] = self.scale * own / self.base_kwh(year)
+        return cached
 
     def _swh_fraction_on(self, local_day: int) -> float:
         assert self.weather is not None and self.params.solar_water_heater is not None
@@ -133,19 +209,15 @@ class ElectricityModel:
         params, n = self.params, self.meters.count
         interval_s = params.interval_s
         local_day = local_start_s // SECONDS_PER_DAY
-        day_type = calendar_day_type(local_day, self.country)
-        year, month = local_year(local_day), local_month(local_day)
-        level = (
-            self.base_kwh
-            * interval_s
-            / (SECONDS_PER_DAY * DAYS_PER_YEAR)
-            * self.monthly[month - 1]
-            * self.weights[day_type]
-            * _year_norm(self.monthly, self.weights, self.country, year)
-        )
+        year = local_year(local_day)
+        first, factors, season_of, type_of = _year_table(params.profile, params.monthly_factors, self.country, year)
+        f = float(factors[local_day - first])
+        season, day_type = int(season_of[local_day - first]), int(type_of[local_day - first])
+        level = self.base_kwh(year) * interval_s / (SECONDS_PER_DAY * DAYS_PER_YEAR) * f
+        base_scale = self._base_scale(year)  # sizes the year's cooling and heating too
         slot = (local_start_s % SECONDS_PER_DAY) // interval_s
         positions = (slot - self.shift_slots) % self.slots
-        shape = electricity_shape(params.profile, day_type, interval_s)[positions]
+        shape = shape_table(params.profile, interval_s)[season, day_type][positions]
         w = params.hot_water_share
         if w > 0:
             hot_water = fixed_shape(HOT_WATER, interval_s)[positions]
@@ -153,11 +225,18 @@ class ElectricityModel:
                 hot_water = hot_water.copy()
                 hot_water[self.swh_index] *= 1.0 - self._swh_fraction_on(local_day)
             shape = (1.0 - w) * shape + w * hot_water
+        if params.diversity.enabled:
+            shape = shape * self.households.modulation(slot, positions, season * 3 + day_type)
 
-        load = level * self.scale * shape * self.noise.step(interval_index)
-        if self.spike_rate > 0:
-            spikes = draw(self.seed, Stream.SPIKES, self.key, self.meters, interval_index, self._spikes)
-            load = load + spikes
+        load = level * base_scale * shape * self.noise.step(interval_index)
+        if self.event_rate > 0:
+            rate = (self.event_rate * f) * self.propensity_scale * shape
+            load = load + self._events(rate, interval_index)
+        if self.thermal:
+            assert self.weather is not None
+            temperature = float(self.weather.temperature_c(np.array([start_s + interval_s // 2]))[0])
+            for thermal in self.thermal:
+                load = load + thermal.step(temperature, positions, self.scale, interval_index, year)
         load_milli = np.rint(load * 1000).astype(np.int64)
         if params.pv_performance_ratio is None:
             return ElectricityStep(load_milli, load_milli, None)
@@ -169,10 +248,17 @@ class ElectricityModel:
             export_milli[self.pv_index] = np.rint(exported * 1000).astype(np.int64)
         return ElectricityStep(load_milli, import_milli, export_milli)
 
-    def _spikes(self, rng: np.random.Generator, k: int) -> Array:
-        counts = rng.poisson(self.spike_rate, k)
-        energy = counts * (self.params.spike_kw * SPIKE_HOURS)
-        return energy * rng.uniform(0.6, 1.4, k)
+    def _events(self, rate: Array, interval_index: int) -> Array:
+        """Appliance-event energy [kWh] per meter, each chunk from its own addressable stream."""
+        offset = [0]
+
+        def sample(rng: np.random.Generator, k: int) -> Array:
+            lo = offset[0]
+            offset[0] += k
+            return self.households.events_kwh(rng, rate[lo : lo + k])
+
+        energy: Array = draw(self.seed, Stream.SPIKES, self.key, self.meters, interval_index, sample)
+        return energy * (self.params.spike_kw / EVENT_KW)
 
     def _net_pv(self, load_kwh: Array, start_s: int, interval_s: int) -> tuple[Array, Array]:
         """Import and export [kWh] of PV meters, netting load and generation every few minutes."""

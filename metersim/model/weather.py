@@ -5,7 +5,15 @@ Every value depends only on ``(seed, region key, day)``: random draws come in bl
 truncated moving average of the innovations of the days before it rather than a recursion from the
 start of the run. Any day can therefore be computed alone, in any order, and replayed for backfill.
 A block's generator is ``default_rng([seed, stream, region key, 0, block + 2**31])`` with stream
-:attr:`Stream.TEMPERATURE` or :attr:`Stream.CLEARNESS`.
+:attr:`Stream.TEMPERATURE`, :attr:`Stream.CLEARNESS` or :attr:`Stream.REGION_CLOUDS`.
+
+Clouds: each day has a clearness K (Beta, with the region's monthly mean). Inside the day a latent
+Gaussian field z(t), one value a minute (two AR(1) time scales, 8 and 45 minutes), sets a clear-sky
+index k = k_h - (k_h - k_c) Phi((q - z) / w): hazy clear sky k_h = max(haze_transmittance, K) where z
+is high, cloud of transmittance k_c = min(0.25, K) where it is low, soft edges of width w. The
+threshold q makes E[k] = K exactly, so a day's expected energy is its clearness and the region's
+calibration holds; a day as clear as the haze allows is cloudless, not broken cloud. Feeders mix the
+region's z with their own (:meth:`Weather.local_cloud_index`).
 
 Days are integer *local* days since 1970-01-01 in the region's time zone. The diurnal temperature
 cycle follows mean local solar time (longitude), the day boundaries follow the civil zone.
@@ -14,13 +22,14 @@ cycle follows mean local solar time (longitude), the day boundaries follow the c
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
 from metersim._array import Array
-from metersim.model.solar import clear_sky_ghi
+from metersim.model.solar import CLOUD_STEP_S, CLOUD_STEPS, clear_sky_ghi, cloud_noise, latent_cloud_field, normal_cdf
 from metersim.streams import Stream
 from metersim.timebase import SECONDS_PER_DAY, utc_offsets_s, zone
 
@@ -39,6 +48,11 @@ _T_MAX_HOUR = 15.0
 _MIN_CLEARNESS = 0.02
 _IRRADIATION_STEP_S = 600
 _HOUR_S = 3600
+
+OVERCAST_INDEX = 0.25  # clear-sky index under thick cloud [-]
+CLOUD_EDGE = 0.3  # width of cloud edges, in units of the latent field [-]
+_CLOUD_CACHE_BLOCKS = 8
+_NORMAL = NormalDist()
 
 
 def _as_days(days: Array | int) -> Array:
@@ -77,6 +91,12 @@ class ClimateParams:
     temp_noise_phi: float = 0.7  # day-to-day persistence of the anomaly [-]
     clearness_mean: float = 0.7  # mean daily clearness (fraction of clear-sky GHI) [-]
     clearness_sd: float = 0.12  # [-]
+    clearness_monthly: tuple[float, ...] | None = None  # clearness Jan..Dec relative to the mean [-]
+    cloud_region_correlation: float = 0.7  # latent cloud field, feeder vs region [-]
+    haze_transmittance: float = 0.95  # cloudless GHI over Haurwitz clear-sky GHI [-]
+    pv_tilt_deg_mean: float = 25.0  # rooftop PV tilt where a group sets none [deg]
+    pv_tilt_deg_sd: float = 10.0  # [deg]
+    pv_azimuth_deg_sd: float = 45.0  # around facing the equator [deg]
 
 
 class Weather:
@@ -114,7 +134,11 @@ class Weather:
         weights = phi ** np.arange(burn_in, dtype=float)
         # Unit-variance MA weights: the anomaly sd is exactly temp_noise_c despite the truncation.
         self._ar_weights = weights / np.sqrt(np.sum(weights**2))
-        self._beta = self._beta_parameters(climate.clearness_mean, climate.clearness_sd)
+        monthly = np.asarray(climate.clearness_monthly or [1.0] * 12, dtype=float)
+        self._monthly_clearness = np.clip(climate.clearness_mean * monthly / monthly.mean(), 0.02, 0.98)
+        betas = [self._beta_parameters(float(m), climate.clearness_sd) for m in self._monthly_clearness]
+        self._beta = None if betas[0] is None else np.array(betas).T
+        self._clouds: dict[int, tuple[Array, Array, Array, Array, Array]] = {}
         self._innovations: dict[int, Array] = {}
         self._daily_mean: dict[int, Array] = {}
         self._clearness: dict[int, Array] = {}
@@ -144,7 +168,7 @@ class Weather:
 
     # --- blocks of random draws ---------------------------------------------------------------
 
-    def _rng(self, stream: Stream, block: int) -> np.random.Generator:
+    def _rng(self, stream: Stream | int, block: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, int(stream), self.key, 0, block + _BLOCK_KEY_OFFSET])
 
     def _innovation_block(self, block: int) -> Array:
@@ -157,26 +181,13 @@ class Weather:
     def _gather(days: Array, cache: dict[int, Array], fill: Callable[[int], Array]) -> Array:
         """Look up per-day values in per-block ``cache``, computing missing blocks with ``fill(block)``."""
         blocks = np.floor_divide(days, BLOCK_DAYS)
-        if days.size == 1:
+        if days.size == 1:  # the hot path: one day per simulated interval
             b = int(blocks.reshape(-1)[0])
             values = cache.get(b)
             if values is None:
                 values = cache[b] = fill(b)
             return np.full(days.shape, values[int(days.reshape(-1)[0]) - b * BLOCK_DAYS])
         out = np.empty(days.shape, dtype=float)
-        if days.size == 0:
-            return out
-        lo, hi = int(blocks.min()), int(blocks.max())
-        if hi - lo + 1 <= 4 * days.size:
-            # Contiguous ranges (the usual case): one concatenation and one fancy index.
-            parts = []
-            for b in range(lo, hi + 1):
-                values = cache.get(b)
-                if values is None:
-                    values = cache[b] = fill(b)
-                parts.append(values)
-            out[...] = np.concatenate(parts)[days - lo * BLOCK_DAYS]
-            return out
         for b in np.unique(blocks):
             values = cache.get(int(b))
             if values is None:
@@ -252,25 +263,84 @@ class Weather:
         return mean * nu, (1.0 - mean) * nu
 
     def _clearness_block(self, block: int) -> Array:
+        days = np.arange(block * BLOCK_DAYS, (block + 1) * BLOCK_DAYS)
+        month = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12
         if self._beta is None:
-            return np.full(BLOCK_DAYS, self.climate.clearness_mean)
+            return np.asarray(self._monthly_clearness[month])
         a, b = self._beta
-        draws = self._rng(Stream.CLEARNESS, block).beta(a, b, BLOCK_DAYS)
+        draws = self._rng(Stream.CLEARNESS, block).beta(a[month], b[month])
         return np.asarray(np.clip(draws, _MIN_CLEARNESS, 1.0))
 
     def clearness(self, days: Array | int) -> Array:
         """Daily clearness [-] in (0, 1] of local ``days``: GHI as a fraction of clear-sky GHI.
 
-        Beta distributed, mean ``clearness_mean``, sd ``clearness_sd``, independent from day to day
-        and from temperature (a simplification: clear winter days are colder in reality).
+        Beta distributed, mean ``clearness_mean`` x the month's ``clearness_monthly`` factor, sd
+        ``clearness_sd``, independent from day to day and from temperature (a simplification: clear
+        winter days are colder in reality). It is the day's expected share of clear-sky energy;
+        the clouds inside the day (:meth:`cloud_index`) realise it with some noise.
         """
         return self._gather(_as_days(days), self._clearness, self._clearness_block)
 
+    def _cloud_block(self, block: int) -> tuple[Array, Array, Array, Array, Array]:
+        """Latent field z and clear-sky index k (days x minutes); threshold q, cloud and haze index (days x 1)."""
+        found = self._clouds.get(block)
+        if found is None:
+            days = np.arange(block * BLOCK_DAYS, (block + 1) * BLOCK_DAYS)
+            clearness = self.clearness(days)
+            cloudy = np.minimum(OVERCAST_INDEX, clearness)
+            hazy = np.maximum(self.climate.haze_transmittance, clearness)
+            cover = np.clip((hazy - clearness) / (hazy - cloudy + 1e-12), 1e-9, 1.0 - 1e-9)
+            q = math.sqrt(1.0 + CLOUD_EDGE**2) * np.array([_NORMAL.inv_cdf(float(f)) for f in cover])
+            rng = self._rng(Stream.REGION_CLOUDS, block)
+            z = latent_cloud_field(cloud_noise([rng], BLOCK_DAYS))
+            q, cloudy, hazy = q[:, None], cloudy[:, None], hazy[:, None]
+            k = self._index(z, q, cloudy, hazy)
+            if len(self._clouds) >= _CLOUD_CACHE_BLOCKS:
+                self._clouds.pop(next(iter(self._clouds)))
+            found = self._clouds[block] = (z, k, q, cloudy, hazy)
+        return found
+
+    @staticmethod
+    def _index(z: Array, q: Array, cloudy: Array, hazy: Array) -> Array:
+        return np.asarray(hazy - (hazy - cloudy) * normal_cdf((q - z) / CLOUD_EDGE))
+
+    def day_and_minute(self, epoch_s: Array | int) -> tuple[Array, Array]:
+        """Local day [d] and fractional minutes since its start [min, clipped to 0..1439] of each instant [s]."""
+        t = np.asarray(epoch_s, dtype=np.int64)
+        days = self.local_day(t)
+        minutes = np.clip((t - self._local_midnight_utc(days)) / CLOUD_STEP_S, 0, CLOUD_STEPS - 1)
+        return days, np.asarray(minutes)
+
+    def cloud_index(self, epoch_s: Array | int) -> Array:
+        """The region's clear-sky index [-] at instants ``epoch_s`` [s]: GHI over clear-sky GHI."""
+        days, fraction = self.day_and_minute(epoch_s)
+        minutes = fraction.astype(np.int64)
+        blocks = np.floor_divide(days, BLOCK_DAYS)
+        out = np.empty(days.shape)
+        for b in np.unique(blocks).tolist():
+            mask = blocks == b
+            out[mask] = self._cloud_block(b)[1][days[mask] - b * BLOCK_DAYS, minutes[mask]]
+        return out
+
+    def local_cloud_index(self, day: int, rngs: Sequence[np.random.Generator]) -> Array:
+        """Clear-sky index [-] of local cells (feeders) over local ``day``: cells x minutes.
+
+        A cell's latent field is rho x the region's + sqrt(1 - rho^2) x its own (drawn from its
+        generator in ``rngs``), rho = ``cloud_region_correlation``: two cells' fields correlate
+        rho^2, each cell and the region rho. The mapping to k is the region's of that day.
+        """
+        block = day // BLOCK_DAYS
+        z, _, q, cloudy, hazy = self._cloud_block(block)
+        i = day - block * BLOCK_DAYS
+        rho = self.climate.cloud_region_correlation
+        latent = rho * z[i][None, :] + math.sqrt(1.0 - rho * rho) * latent_cloud_field(cloud_noise(rngs))
+        return self._index(latent, q[i], cloudy[i], hazy[i])
+
     def ghi_w_m2(self, epoch_s: Array | int) -> Array:
-        """Global horizontal irradiance [W/m2] at instants ``epoch_s`` [s]: clear-sky x clearness of the local day."""
+        """Global horizontal irradiance [W/m2] at instants ``epoch_s`` [s]: clear-sky x the region's cloud index."""
         t = np.asarray(epoch_s, dtype=np.int64)
         c = self.climate
-        return np.asarray(clear_sky_ghi(c.latitude_deg, c.longitude_deg, t) * self.clearness(self.local_day(t)))
+        return np.asarray(clear_sky_ghi(c.latitude_deg, c.longitude_deg, t) * self.cloud_index(t))
 
     def mean_ghi_w_m2(self, start_s: int, end_s: int, steps: int = 6) -> float:
         """Mean GHI [W/m2] over ``[start_s, end_s)`` [s] from ``steps`` midpoint samples."""
@@ -290,9 +360,7 @@ class Weather:
         steps = SECONDS_PER_DAY // _IRRADIATION_STEP_S
         mids = np.arange(steps, dtype=np.int64) * _IRRADIATION_STEP_S + _IRRADIATION_STEP_S // 2
         times = self._local_midnight_utc(days)[:, None] + mids
-        c = self.climate
-        clear = clear_sky_ghi(c.latitude_deg, c.longitude_deg, times).sum(axis=1) * (_IRRADIATION_STEP_S / 3.6e6)
-        return np.asarray(clear * self.clearness(days))
+        return np.asarray(self.ghi_w_m2(times).sum(axis=1) * (_IRRADIATION_STEP_S / 3.6e6))
 
     def daily_irradiation_kwh_m2(self, days: Array | int) -> Array:
         """Global horizontal irradiation [kWh/m2] of each local day (10-minute midpoint integral)."""

@@ -18,4 +18,10 @@ def climate_params(climate: Climate) -> ClimateParams:
         temp_noise_phi=climate.temp_noise_phi,
         clearness_mean=climate.clearness_mean,
         clearness_sd=climate.clearness_sd,
+        clearness_monthly=tuple(climate.clearness_monthly) if climate.clearness_monthly else None,
+        cloud_region_correlation=climate.cloud_region_correlation,
+        haze_transmittance=climate.haze_transmittance,
+        pv_tilt_deg_mean=climate.pv_tilt_deg_mean,
+        pv_tilt_deg_sd=climate.pv_tilt_deg_sd,
+        pv_azimuth_deg_sd=climate.pv_azimuth_deg_sd,
     )

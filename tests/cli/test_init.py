@@ -21,8 +21,8 @@ def test_the_packaged_examples_are_the_configs_byte_for_byte():
         assert (EXAMPLES / config.name).read_bytes() == config.read_bytes(), f"cp configs/{config.name} {EXAMPLES}/"
 
 
-def test_the_package_data_section_ships_the_examples():
-    assert 'metersim = ["examples/*.yaml"]' in (ROOT / "pyproject.toml").read_text()
+def test_the_package_data_section_ships_the_examples_and_the_bdew_tables():
+    assert 'metersim = ["examples/*.yaml", "data/bdew/*.csv"]' in (ROOT / "pyproject.toml").read_text()
 
 
 def test_init_writes_a_commented_starter_that_validates(tmp_path):

@@ -16,6 +16,12 @@ from metersim.config.topics import MQTT_MAX_BYTES
 from metersim.errors import ConfigError
 from tests.conftest import scenario_dict
 
+#: what a mistyped profile gets
+PROFILE_PROBLEM = (
+    "fleet[0].profile: must be 'household', 'commercial', 'agricultural', 'bdew-h0', 'bdew-g0' or 'bdew-l0'; "
+    "did you mean 'household'?"
+)
+
 PYDANTIC_WORDING = (
     "Input should",
     "literal[",
@@ -81,7 +87,7 @@ EXPECTED = [
     "fleet[0].count: must be a whole number",
     "fleet[0].interval_s: must be a whole number, not 'x'",
     "fleet[0].annual_kwh: must be a number, not true/false",
-    "fleet[0].profile: must be 'household', 'commercial' or 'agricultural'; did you mean 'household'?",
+    PROFILE_PROBLEM,
     "fleet[0].jiter_s: unknown key; did you mean 'jitter_s'?",
     "fleet[1].commodity: must be 'electricity' or 'gas'; did you mean 'gas'?",
     "fleet[1].count: must be a number, not true/false",
@@ -129,7 +135,7 @@ def test_users_see_the_plain_messages():
         ({"prifile": "household"}, "fleet[0].prifile: unknown key; did you mean 'profile'?"),
         (
             {"profile": "houshold"},
-            "fleet[0].profile: must be 'household', 'commercial' or 'agricultural'; did you mean 'household'?",
+            PROFILE_PROBLEM,
         ),
         ({"name": None}, "fleet[0].name: must be text, not null"),
         ({"spike_kw": "2.5"}, "fleet[0].spike_kw: must be a number, not '2.5'"),

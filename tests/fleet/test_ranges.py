@@ -130,12 +130,6 @@ def test_a_meter_does_not_depend_on_its_neighbours():
     _neighbours(CHUNK)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect, kept for byte-identical output: the spike sample draws Poisson counts and then "
-    "amplitudes from one generator per chunk, so in a chunk that is not full the amplitudes depend on how "
-    "many meters it holds (fix: draw both for a whole chunk and slice; changes the bytes of such meters)",
-)
 def test_a_meter_in_a_partial_chunk_does_not_depend_on_its_neighbours():
     _neighbours(20)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from metersim.config import Tariff
 from metersim.errors import MissingDependencyError
@@ -41,17 +42,20 @@ NEPRA = tariff(
         "taxes": [{"name": "GST", "percent": 18}],
     }
 )
+# Uzbekistan from 1 May 2025 (configs/tashkent-gas.yaml has the sources): electricity by the month's
+# kWh, gas by the month's m3 with the seasonal norm.
 UZ_ELECTRICITY = tariff(
     {
         "currency": "UZS",
         "slabs": [
             {
                 "blocks": [
-                    {"up_to": 200, "price": 450},
-                    {"up_to": 1000, "price": 900},
-                    {"up_to": 5000, "price": 1350},
-                    {"up_to": 10000, "price": 1575},
-                    {"price": 1800},
+                    {"up_to": 200, "price": 600},
+                    {"up_to": 500, "price": 800},
+                    {"up_to": 1000, "price": 1000},
+                    {"up_to": 5000, "price": 1500},
+                    {"up_to": 10000, "price": 1750},
+                    {"price": 2000},
                 ]
             }
         ],
@@ -62,8 +66,8 @@ UZ_GAS = tariff(
         "commodity": "gas",
         "currency": "UZS",
         "slabs": [
-            {"months": [11, 12, 1, 2], "blocks": [{"up_to": 500, "price": 650}, {"price": 1500}]},
-            {"months": [3, 4, 5, 6, 7, 8, 9, 10], "blocks": [{"up_to": 100, "price": 650}, {"price": 1500}]},
+            {"months": [11, 12, 1, 2], "blocks": [{"up_to": 500, "price": 1000}, {"price": 1800}]},
+            {"months": [3, 4, 5, 6, 7, 8, 9, 10], "blocks": [{"up_to": 100, "price": 1000}, {"price": 1800}]},
         ],
     }
 )
@@ -107,49 +111,76 @@ def test_nepra_time_of_use() -> None:
     assert str(bill.total) == "19471.35" and str(bill.lines[2].amount) == "310.00"
 
 
-def test_uzbek_electricity_slabs() -> None:
+def test_uzbek_electricity_slabs_2025() -> None:
     bill = compute_bill(UZ_ELECTRICITY, "UZ-1", "2026-03", 3, D(31), [1_250_500], "kWh")
     # 1250.5 kWh split into marginal blocks:
-    #   first  200    kWh x  450 =   90000.00
-    #   next   800    kWh x  900 =  720000.00   (201..1000)
-    #   next   250.5  kWh x 1350 =  338175.00   (1001..1250.5)
-    # total = 90000 + 720000 + 338175 = 1148175.00 UZS; no standing charge, no taxes.
-    assert [ln.quantity for ln in bill.lines] == [D(200), D(800), D("250.5")]
-    assert [ln.unit_price for ln in bill.lines] == [D(450), D(900), D(1350)]
-    assert amounts(bill) == [D("90000.00"), D("720000.00"), D("338175.00")]
-    assert bill.subtotal == bill.total == D("1148175.00")
+    #   first  200    kWh x  600 =  120000.00
+    #   next   300    kWh x  800 =  240000.00   (201..500)
+    #   next   500    kWh x 1000 =  500000.00   (501..1000)
+    #   next   250.5  kWh x 1500 =  375750.00   (1001..1250.5)
+    # total = 120000 + 240000 + 500000 + 375750 = 1235750.00 UZS; no standing charge, no taxes.
+    assert [ln.quantity for ln in bill.lines] == [D(200), D(300), D(500), D("250.5")]
+    assert [ln.unit_price for ln in bill.lines] == [D(600), D(800), D(1000), D(1500)]
+    assert amounts(bill) == [D("120000.00"), D("240000.00"), D("500000.00"), D("375750.00")]
+    assert bill.subtotal == bill.total == D("1235750.00")
     assert bill.taxes == [] and bill.standing_charge == D("0.00")
+
+
+def test_uzbek_electricity_typical_month_and_block_edges() -> None:
+    # 350 kWh: 200 x 600 = 120000 + 150 x 800 = 120000 -> 240000.00
+    assert compute_bill(UZ_ELECTRICITY, "U", "2026-07", 7, D(31), [350_000], "kWh").total == D("240000.00")
+    # exactly 200 kWh stays in the first block: one line, 120000.00
+    edge = compute_bill(UZ_ELECTRICITY, "U", "2026-07", 7, D(31), [200_000], "kWh")
+    assert amounts(edge) == [D("120000.00")]
+    # 200.001 kWh: 120000.00 + 0.001 x 800 = 0.80
+    assert amounts(compute_bill(UZ_ELECTRICITY, "U", "2026-07", 7, D(31), [200_001], "kWh")) == [
+        D("120000.00"), D("0.80"),
+    ]  # fmt: skip
 
 
 def test_uzbek_electricity_top_block() -> None:
     bill = compute_bill(UZ_ELECTRICITY, "UZ-1", "2026-03", 3, D(31), [10_000_001], "kWh")
-    # 200 x 450 + 800 x 900 + 4000 x 1350 + 5000 x 1575 + 0.001 x 1800
-    # = 90000 + 720000 + 5400000 + 7875000 + 1.80 = 14085001.80
-    assert amounts(bill) == [D("90000.00"), D("720000.00"), D("5400000.00"), D("7875000.00"), D("1.80")]
-    assert bill.total == D("14085001.80")
+    # 200 x 600 + 300 x 800 + 500 x 1000 + 4000 x 1500 + 5000 x 1750 + 0.001 x 2000
+    # = 120000 + 240000 + 500000 + 6000000 + 8750000 + 2.00 = 15610002.00
+    assert amounts(bill) == [
+        D("120000.00"), D("240000.00"), D("500000.00"), D("6000000.00"), D("8750000.00"), D("2.00"),
+    ]  # fmt: skip
+    assert bill.total == D("15610002.00")
 
 
-def test_uzbek_gas_seasonal_norm() -> None:
+def test_uzbek_gas_seasonal_norm_2025() -> None:
     january = compute_bill(UZ_GAS, "UZ-G", "2026-01", 1, D(31), [620_250], "m3")
-    # January (heating-season norm 500 m3): 500 x 650 = 325000.00; 120.25 x 1500 = 180375.00
-    # total 505375.00
+    # January (heating-season norm 500 m3): 500 x 1000 = 500000.00; 120.25 x 1800 = 216450.00
+    # total 716450.00
     assert [ln.quantity for ln in january.lines] == [D(500), D("120.25")]
-    assert amounts(january) == [D("325000.00"), D("180375.00")]
-    assert january.total == D("505375.00")
+    assert amounts(january) == [D("500000.00"), D("216450.00")]
+    assert january.total == D("716450.00")
 
     july = compute_bill(UZ_GAS, "UZ-G", "2026-07", 7, D(31), [620_250], "m3")
-    # July (norm 100 m3): 100 x 650 = 65000.00; 520.25 x 1500 = 780375.00; total 845375.00
+    # July (norm 100 m3): 100 x 1000 = 100000.00; 520.25 x 1800 = 936450.00; total 1036450.00
     assert [ln.quantity for ln in july.lines] == [D(100), D("520.25")]
-    assert amounts(july) == [D("65000.00"), D("780375.00")]
-    assert july.total == D("845375.00")
+    assert amounts(july) == [D("100000.00"), D("936450.00")]
+    assert july.total == D("1036450.00")
+
+    # March is outside the heating season: the 100 m3 norm. 130.5 m3: 100000.00 + 30.5 x 1800 = 54900.00
+    march = compute_bill(UZ_GAS, "UZ-G", "2026-03", 3, D(31), [130_500], "m3")
+    assert amounts(march) == [D("100000.00"), D("54900.00")] and march.total == D("154900.00")
 
     small = compute_bill(UZ_GAS, "UZ-G", "2026-07", 7, D(31), [80_500], "m3")
-    # within the norm: 80.5 x 650 = 52325.00
-    assert amounts(small) == [D("52325.00")]
-    assert small.total == D("52325.00")
+    # within the norm: 80.5 x 1000 = 80500.00
+    assert amounts(small) == [D("80500.00")]
+    assert small.total == D("80500.00")
 
     nothing = compute_bill(UZ_GAS, "UZ-G", "2026-07", 7, D(31), [0], "m3")
     assert nothing.lines == [] and nothing.total == D("0.00")
+
+
+def test_the_shipped_uzbek_tariffs_are_the_2025_schedule() -> None:
+    root = Path(__file__).resolve().parents[2]
+    for folder in ("configs", "metersim/examples"):
+        tariffs = yaml.safe_load((root / folder / "tashkent-gas.yaml").read_text())["tariffs"]
+        assert tariff(tariffs["uz-electricity"]) == UZ_ELECTRICITY, folder
+        assert tariff(tariffs["uz-gas"]) == UZ_GAS, folder
 
 
 def test_economy7_half_up_vat() -> None:
@@ -200,27 +231,28 @@ def test_accumulator_across_a_local_month_boundary() -> None:
         ("PK-A", "2026-01"), ("PK-A", "2026-02"), ("PK-B", "2026-01"), ("PK-B", "2026-02"),
     ]  # fmt: skip
 
-    # Meter A, 250 Wh every quarter hour, 12 hours in each month (0.5 day each):
+    # Meter A, 250 Wh every quarter hour, 12 hours in each month. Each month has one local calendar
+    # day with simulated intervals (31 Jan from 12:00, 1 Feb to 12:00): 1 day each, counted whole.
     # January 12:00-24:00: 16 peak quarters = 4 kWh, 32 off-peak = 8 kWh
-    #   4 x 49.35 = 197.40; 8 x 33.02 = 264.16; 0.5 day x 10 = 5.00; subtotal 466.56
-    #   GST 83.9808 -> 83.98; total 550.54
+    #   4 x 49.35 = 197.40; 8 x 33.02 = 264.16; 1 day x 10 = 10.00; subtotal 471.56
+    #   GST 84.8808 -> 84.88; total 556.44
     jan_a, feb_a = bills[0], bills[1]
-    assert jan_a.days == D("0.5")
+    assert (jan_a.days, jan_a.seconds) == (D(1), 43200)
     assert jan_a.band_units == {"peak": D(4), "off_peak": D(8)}
-    assert amounts(jan_a) == [D("197.40"), D("264.16"), D("5.00")]
-    assert (jan_a.subtotal, jan_a.taxes[0].amount, jan_a.total) == (D("466.56"), D("83.98"), D("550.54"))
+    assert amounts(jan_a) == [D("197.40"), D("264.16"), D("10.00")]
+    assert (jan_a.subtotal, jan_a.taxes[0].amount, jan_a.total) == (D("471.56"), D("84.88"), D("556.44"))
     # February 00:00-12:00: 48 off-peak quarters = 12 kWh
-    #   0 x 49.35 = 0.00; 12 x 33.02 = 396.24; 5.00 standing; subtotal 401.24
-    #   GST 72.2232 -> 72.22; total 473.46
-    assert amounts(feb_a) == [D("0.00"), D("396.24"), D("5.00")]
-    assert (feb_a.subtotal, feb_a.taxes[0].amount, feb_a.total) == (D("401.24"), D("72.22"), D("473.46"))
+    #   0 x 49.35 = 0.00; 12 x 33.02 = 396.24; 10.00 standing; subtotal 406.24
+    #   GST 73.1232 -> 73.12; total 479.36
+    assert amounts(feb_a) == [D("0.00"), D("396.24"), D("10.00")]
+    assert (feb_a.subtotal, feb_a.taxes[0].amount, feb_a.total) == (D("406.24"), D("73.12"), D("479.36"))
 
     for bill, period in zip(bills[2:], ["2026-01", "2026-02"]):
-        expected = compute_bill(NEPRA, "PK-B", period, int(period[-2:]), D("0.5"), sums[period], "kWh")
+        expected = compute_bill(NEPRA, "PK-B", period, int(period[-2:]), D(1), sums[period], "kWh", seconds=43200)
         assert bill == expected
     for bill, period in zip(bills[:2], ["2026-01", "2026-02"]):
         units = [4_000, 8_000] if period == "2026-01" else [0, 12_000]
-        assert bill == compute_bill(NEPRA, "PK-A", period, int(period[-2:]), D("0.5"), units, "kWh")
+        assert bill == compute_bill(NEPRA, "PK-A", period, int(period[-2:]), D(1), units, "kWh", seconds=43200)
 
 
 def test_accumulator_bst_month_boundary_and_units() -> None:
@@ -233,13 +265,14 @@ def test_accumulator_bst_month_boundary_and_units() -> None:
         acc.add(start + 3600 * k, 3600, 0, np.array([1500], dtype=np.int64))
     june, july = acc.bills()
     assert (june.period, july.period) == ("2026-06", "2026-07")
-    # June: 1.5 m3 x 0.07 = 0.105 -> 0.11; 1/24 day x 0.30 = 0.0125 -> 0.01
+    # June: 1.5 m3 x 0.07 = 0.105 -> 0.11; one local day (30 June, from 23:00) x 0.30 = 0.30
     assert june.band_units == {"all": D("1.5")} and june.lines[0].unit == june.unit == "m3"
-    assert june.days == D(1) / D(24)
-    assert amounts(june) == [D("0.11"), D("0.01")]
-    # July: 3 m3 x 0.07 = 0.21; 2/24 day x 0.30 = 0.025 -> 0.03 (computed from the exact 1/12 day)
-    assert amounts(july) == [D("0.21"), D("0.03")]
-    assert july.total == D("0.24")
+    assert (june.days, june.seconds) == (D(1), 3600)
+    assert amounts(june) == [D("0.11"), D("0.30")]
+    # July: 3 m3 x 0.07 = 0.21; one local day (1 July, 00:00-02:00) x 0.30 = 0.30; total 0.51
+    assert (july.days, july.seconds) == (D(1), 7200)
+    assert amounts(july) == [D("0.21"), D("0.30")]
+    assert july.total == D("0.51")
 
 
 def test_accumulator_rejects_bad_input() -> None:

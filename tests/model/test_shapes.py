@@ -5,16 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from metersim.calendar import SATURDAY, SUNDAY_HOLIDAY, WEEKDAY
+from metersim.calendar import SATURDAY, SUMMER, SUNDAY_HOLIDAY, WEEKDAY, WINTER
 from metersim.model.shapes import (
     COOKING,
     DAY_WEIGHTS,
     ELECTRICITY,
     HEATING,
     HOT_WATER,
+    PROFILES,
+    day_energy,
     electricity_shape,
     fixed_shape,
     resample,
+    seasonal_shape,
+    shape_table,
 )
 
 INTERVALS = [30, 60, 300, 600, 900, 1800, 3600, 7200, 21600, 86400]
@@ -78,8 +82,32 @@ def test_shapes_are_shared_and_read_only():
         shape[0] = 5.0
 
 
-def test_day_type_weights_rank_the_days_as_documented():
-    household = DAY_WEIGHTS["household"]
-    assert household[SUNDAY_HOLIDAY] > household[SATURDAY] > household[WEEKDAY]  # people are at home
-    commercial = DAY_WEIGHTS["commercial"]
-    assert commercial[WEEKDAY] > commercial[SATURDAY] > commercial[SUNDAY_HOLIDAY]  # offices close
+def test_day_energies_rank_the_days_as_bdew_does():
+    # H0 (households): Saturday above Sunday above a workday, in every season (BDEW table means);
+    # G0 (commerce): workday above Saturday above Sunday. The ratios below were read off the published
+    # tables (demandlib 0.2.2 selp_series.csv): Sat/WD 1.08-1.13 and Sun/WD 1.01-1.05 for H0.
+    household = day_energy("household")
+    for season in range(3):
+        assert household[season, SATURDAY] > household[season, SUNDAY_HOLIDAY] > household[season, WEEKDAY] == 1.0
+        assert 1.07 < household[season, SATURDAY] < 1.14 and 1.0 < household[season, SUNDAY_HOLIDAY] < 1.06
+    commercial = day_energy("commercial")
+    assert (commercial[:, WEEKDAY] > commercial[:, SATURDAY]).all()
+    assert (commercial[:, SATURDAY] > commercial[:, SUNDAY_HOLIDAY]).all()
+    # G0's own seasonality: winter workdays above summer workdays by about 9 % (not the households')
+    assert commercial[0, WEEKDAY] / commercial[1, WEEKDAY] == pytest.approx(1.09, abs=0.01)
+    agricultural = day_energy("agricultural")
+    assert agricultural[0].tolist() == [DAY_WEIGHTS["agricultural"][d] for d in (WEEKDAY, SATURDAY, SUNDAY_HOLIDAY)]
+
+
+def test_every_profile_has_a_mean_one_shape_per_season_and_day_type():
+    for profile in PROFILES:
+        table = shape_table(profile, 900)
+        assert table.shape == (3, 3, 96)
+        np.testing.assert_allclose(table.mean(axis=2), 1.0, rtol=1e-12)
+        assert (table > 0).all()
+
+
+def test_household_summer_evenings_peak_lower_than_winter_evenings_as_in_h0():
+    winter = seasonal_shape("household", WINTER, WEEKDAY, 900)
+    summer = seasonal_shape("household", SUMMER, WEEKDAY, 900)
+    assert summer.max() < winter.max()  # long summer evenings need less light

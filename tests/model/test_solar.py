@@ -57,11 +57,19 @@ def test_hemispheres():
 
 
 def test_pv_power_broadcasts_over_meters_and_instants():
+    # Hand-worked: at 500 W/m2 and 25 degC air the cells run 500 / 31.84 = 15.704 K warm (Faiman,
+    # u0 25 + u1 6.84 x 1 m/s), so PVWatts derates by 1 - 0.004 x 15.704 = 0.937186.
     kwp = np.array([1.0, 4.0])
-    ghi = np.array([0.0, 500.0, 1000.0])
-    power = solar.pv_power_kw(kwp[:, None], ghi[None, :], 0.8)
-    np.testing.assert_allclose(power, [[0.0, 0.4, 0.8], [0.0, 1.6, 3.2]])
-    assert solar.pv_power_kw(np.array([2.0]), 1000.0, 0.5)[0] == pytest.approx(1.0)
+    poa = np.array([0.0, 500.0, 1000.0])
+    power = solar.pv_power_kw(kwp[:, None], poa[None, :], 0.8)
+    d500, d1000 = 1 - 0.004 * 500 / 31.84, 1 - 0.004 * 1000 / 31.84
+    expected = [[0.0, 0.4 * d500, 0.8 * d1000], [0.0, 1.6 * d500, 3.2 * d1000]]
+    np.testing.assert_allclose(power, expected)
+    assert power[0, 1] == pytest.approx(0.374874, abs=1e-6)
+    # 5 degC air at 0 W/m2 would gain 8 %; at 1000 W/m2 and 45 degC: cells at 76.41 degC, -20.6 %
+    assert solar.pv_power_kw(np.array([2.0]), 1000.0, 0.5, 45.0)[0] == pytest.approx(
+        1.0 * (1 - 0.004 * 51.407), rel=1e-4
+    )
 
 
 def test_solar_water_heater_fraction():
