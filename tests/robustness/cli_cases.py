@@ -217,7 +217,16 @@ def measured_child(argv: Sequence[str], timeout: float = 60) -> tuple[Result, fl
 
 
 def message_lines(result: Result) -> list[str]:
-    return [line for line in result.stderr.splitlines() if line.strip()]
+    """The lines of stderr, argparse's usage synopsis (``usage: ...`` and its indented continuation) as one."""
+    lines: list[str] = []
+    for line in result.stderr.splitlines():
+        if not line.strip():
+            continue
+        if lines and lines[-1].startswith("usage:") and line.startswith(" "):
+            lines[-1] += " " + line.strip()
+        else:
+            lines.append(line)
+    return lines
 
 
 def assert_clear(result: Result, code: int, text: str | tuple[str, ...] = "", what: str = "") -> None:
