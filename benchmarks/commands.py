@@ -336,7 +336,7 @@ def main() -> None:
         )
 
     def med(key: str) -> float:
-        return statistics.median(r[key] for r in runs)
+        return float(statistics.median(r[key] for r in runs))
 
     rows = [
         ("answered / sent", f"{med('answered'):,.0f} / {args.meters:,}", f"(in command log: {med('logged'):,.0f})"),
