@@ -38,7 +38,6 @@ class Listener:
         self.topic_filter, self.qos, self.deliver = topic_filter, qos, deliver
         self._publisher, self._mqtt5 = publisher, mqtt5
         self._pending: deque[_Answer] = deque()
-        self.subscribed = 0  # SUBSCRIBE requests sent (one per connection)
 
     def attach(self, client: mqtt.Client) -> None:
         """Take ``client``'s incoming messages."""
@@ -47,11 +46,9 @@ class Listener:
     def connected(self, client: mqtt.Client) -> None:
         """At each accepted CONNACK: subscribe."""
         if self._mqtt5:
-            rc, _mid = client.subscribe(self.topic_filter, options=SubscribeOptions(qos=self.qos, noLocal=True))
+            client.subscribe(self.topic_filter, options=SubscribeOptions(qos=self.qos, noLocal=True))
         else:
-            rc, _mid = client.subscribe(self.topic_filter, self.qos)
-        if rc == mqtt.MQTT_ERR_SUCCESS:
-            self.subscribed += 1
+            client.subscribe(self.topic_filter, self.qos)
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
         props = getattr(message, "properties", None)
