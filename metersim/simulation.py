@@ -15,7 +15,6 @@ transforms, observers and process plug-ins.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -27,7 +26,7 @@ from rich.console import Console
 from metersim.commands.handler import CommandHandler
 from metersim.commands.log import read_log
 from metersim.commands.wiring import link_clocks, listening, open_commands
-from metersim.config import Climate, DiscardOutput, MeterGroup, MqttOutput, Scenario
+from metersim.config import Climate, DiscardOutput, MqttOutput, Scenario
 from metersim.config.commands import CommandsConfig
 from metersim.config.formats import SENDERS, encoder_options
 from metersim.encoders import Encoder, encoder_for
@@ -43,90 +42,29 @@ from metersim.ledger.weather import WeatherLog
 from metersim.model.weather import Weather
 from metersim.outputs import EncoderKey, Output, Outputs, encoder_key
 from metersim.parameters import climate_params
-from metersim.progress import ProgressDisplay, ProgressLog, Tracker, about, start_line
+from metersim.progress import ProgressDisplay, ProgressLog, Tracker, start_line
 from metersim.report import RunReport
+from metersim.shards import Shard, plan, shard_scenario
 from metersim.signals import GRACE_S, graceful_signals
 from metersim.sinks.base import Interrupted, Sink
 from metersim.sinks.factory import open_sink
 from metersim.state import StateWriter, load_state, restore_transforms
 from metersim.streams import MeterRange, group_key
-from metersim.timebase import format_duration, iso_local, iso_utc, next_boundary, previous_boundary, utc_offset_s
-
-
-def reference_group(scenario: Scenario) -> MeterGroup:
-    """The group whose local clock places a live start and the progress display: the first with the
-    longest interval."""
-    longest = max(g.interval_s for g in scenario.fleet)
-    return next(g for g in scenario.fleet if g.interval_s == longest)
-
-
-def live_start(scenario: Scenario, now_s: float) -> int:
-    """Where a ``start: now`` run begins [epoch s], for the wall clock at ``now_s`` [epoch s].
-
-    The start is an interval boundary of every group at once: a multiple of the least common multiple of
-    the groups' intervals (the longest interval, when they divide each other) on the local clock of
-    :func:`reference_group` (local midnight for a day). Without ``backfill`` it is the next one at or after
-    now, so nothing before now is simulated; with ``backfill: true`` the last one at or before now; with a
-    duration, the last one at or before now minus it.
-    """
-    sim = scenario.simulation
-    step_s = math.lcm(*(g.interval_s for g in scenario.fleet))
-    zone = reference_group(scenario).timezone
-    if sim.backfill_s is None:
-        return next_boundary(math.ceil(now_s), step_s, zone)
-    return previous_boundary(math.floor(now_s) - sim.backfill_s, step_s, zone)
-
-
-def resolve_window(scenario: Scenario, now_s: float | None = None) -> tuple[Window, float]:
-    """The simulated window, and how far [s] its start lies behind the wall clock at ``now_s`` (default:
-    the current time): positive when a backfill starts in the past, negative while a live start is ahead."""
-    sim = scenario.simulation
-    if sim.start_s is None:
-        now = time.time() if now_s is None else now_s
-        start = live_start(scenario, now)
-        behind = now - start
-    else:
-        start, behind = sim.start_s, 0.0
-    return Window(start, start + sim.duration_s), behind
-
-
-def start_notes(scenario: Scenario, window: Window, behind_s: float) -> list[str]:
-    """What a run that starts "now" should say about its start: where it lies, what is caught up, and each
-    group whose own local clock the start does not fit (one start serves every group)."""
-    sim = scenario.simulation
-    if not sim.starts_now:
-        return []
-    reference = reference_group(scenario)
-    step = format_duration(math.lcm(*(g.interval_s for g in scenario.fleet)))
-    clock = f"{step} boundary of {reference.timezone}"
-    start = iso_local(window.start_s, reference.timezone)
-    if sim.backfill_s is None:
-        notes = [f"live from the next {clock}, {start}"]
-    else:
-        before = f"{format_duration(sim.backfill_s)} before now" if sim.backfill_s else "now"
-        notes = [f"backfill from the last {clock} at or before {before}, {start}"]
-    if sim.speed != "max" and behind_s > 0:
-        notes[0] += f"; the {format_duration(int(behind_s))} before now is caught up at full speed"
-    elif sim.speed != "max" and behind_s < 0:
-        notes[0] += f", in {about(-behind_s / float(sim.speed))}"
-    for i, group in enumerate(scenario.fleet):
-        local = window.start_s + utc_offset_s(group.timezone, window.start_s)
-        if local % group.interval_s:
-            notes.append(
-                f"note: fleet[{i}] {group.name!r} reports on {format_duration(group.interval_s)} boundaries of "
-                f"{reference.timezone}, not of its own {group.timezone} (one start serves every group)"
-            )
-    return notes
+from metersim.timebase import iso_utc
+from metersim.windows import reference_group, resolve_window, start_notes
 
 
 def build_groups(
     scenario: Scenario, window: Window, meters: Mapping[str, MeterRange] | None = None
 ) -> list[GroupSimulator]:
-    """One simulator per group (its whole fleet, or the range ``meters[name]``), sharing one Weather per region."""
+    """One simulator per group, sharing one Weather per region: each group whole, or, given ``meters``,
+    only the groups named there, each its range ``meters[name]``."""
     seed = scenario.simulation.seed
     weathers: dict[str, Weather] = {}
     simulators = []
     for group in scenario.fleet:
+        if meters is not None and group.name not in meters:
+            continue
         climate: Climate | None = scenario.all_regions[group.region] if group.region else None
         weather = None
         if climate is not None and group.region is not None:
@@ -135,7 +73,7 @@ def build_groups(
                 zone = scenario.region_timezone(group.region)
                 weather = weathers[group.region] = Weather(climate_params(climate), seed, group_key(group.region), zone)
         tariff = scenario.tariffs[group.tariff] if group.tariff else None
-        attributes = build_attributes(group, seed, (meters or {}).get(group.name))
+        attributes = build_attributes(group, seed, meters[group.name] if meters is not None else None)
         simulators.append(
             GroupSimulator(
                 attributes, seed=seed, start_s=window.start_s, weather=weather, climate=climate, tariff=tariff
@@ -167,7 +105,11 @@ class Simulation:
     transforms, observers, processes
         Plug-ins for the engine pipeline (see :mod:`metersim.engine`).
     meters
-        Run only these ranges of chunks of the named groups (default: every meter).
+        Run only the named groups, each only this range of its chunks (default: every meter).
+    shard
+        Run only this shard (:mod:`metersim.shards`): its meters, its file names and client ids.
+    window
+        The window to run (default: the scenario's, resolved as the run starts; workers get theirs).
     console, progress
         Where log lines go, and whether to show a progress bar on a terminal.
     replay_commands
@@ -186,24 +128,32 @@ class Simulation:
         observers: Sequence[Observer] = (),
         processes: Sequence[Process] = (),
         meters: Mapping[str, MeterRange] | None = None,
+        shard: Shard | None = None,
+        window: Window | None = None,
         console: Console | None = None,
         progress: bool = False,
         replay_commands: str | None = None,
         commands: CommandsConfig | None = None,
     ) -> None:
-        self.scenario, self.name = scenario, name
+        if shard is not None:
+            scenario, meters = shard_scenario(scenario, shard), plan(scenario, shard)
+        self.scenario, self.name, self.shard, self.window = scenario, name, shard, window
         self.extra_sinks, self.transforms, self.observers, self.processes = sinks, transforms, observers, processes
         self.meters = meters
         self.replay_commands = replay_commands  # a command log to feed back instead of live commands
         self.commands = commands
         self.console = console or Console(stderr=True)
         self.progress = progress
-        self.report = RunReport(scenario=name, status="pending", meters=scenario.meter_count, start="", end="")
+        count = scenario.meter_count if meters is None else sum(r.count for r in meters.values())
+        self.report = RunReport(scenario=name, status="pending", meters=count, start="", end="")
         self._stop = threading.Event()
         #: the signal that stopped the run (SIGINT, SIGTERM or SIGHUP), None otherwise
         self.stopped_by: int | None = None
         self._sinks: list[Sink] = []
         self._grace: threading.Timer | None = None
+        #: while running: the engine (its live counters) and the outputs (their sinks' stats), for metrics
+        self.engine: Engine | None = None
+        self.outputs: Outputs | None = None
 
     def stop(self) -> None:
         """Ask a running simulation to stop at the next event and flush (safe from any thread)."""
@@ -235,6 +185,8 @@ class Simulation:
         state_path = Path(scenario.simulation.state_path) if scenario.simulation.state_path else None
         saved = load_state(state_path, scenario) if state_path is not None else None
         window, behind_s = resolve_window(scenario)
+        if self.window is not None:
+            window = self.window
         if saved is not None:
             window = saved[0]
         report = self.report
@@ -256,7 +208,7 @@ class Simulation:
 
         try:
             with graceful_signals(self._on_signal), ExitStack() as stack:
-                outputs = self._open_outputs(stack, resume=saved is not None)
+                outputs = self.outputs = self._open_outputs(stack, resume=saved is not None)
                 simulators = build_groups(scenario, window, self.meters)
                 observers, processes = list(self.observers), list(self.processes)
                 transforms = [*self.transforms, *scenario_transforms(simulators, scenario.simulation.seed, window)]
@@ -300,7 +252,7 @@ class Simulation:
                 elif saved is not None:
                     behind_s = max(0.0, time.time() - window.start_s)
                 paced_from = time.monotonic()
-                engine = Engine(
+                engine = self.engine = Engine(
                     simulators,
                     outputs.emit,
                     window,

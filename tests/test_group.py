@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from metersim.engine import Observer
 from metersim.ledger.truth import truth_columns
 from metersim.model.shapes import ELECTRICITY, HOT_WATER
-from metersim.simulation import Simulation, build_groups, resolve_window
+from metersim.simulation import Simulation, build_groups
+from metersim.windows import resolve_window
 from tests.conftest import make_scenario, run_to_memory
 
 TWO_BAND = {

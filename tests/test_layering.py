@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from metersim.records import Instantaneous, ReadingBatch, RegisterValues
-from metersim.simulation import build_groups, resolve_window
+from metersim.simulation import build_groups
+from metersim.windows import resolve_window
 from tests.conftest import ROOT, make_scenario, scenario_dict
 
 PACKAGE = ROOT / "metersim"

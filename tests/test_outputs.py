@@ -12,10 +12,11 @@ import pytest
 from metersim import outputs as outputs_module
 from metersim.outputs import Output, Outputs
 from metersim.records import EVENT_CODES, EventBatch, ReadingBatch
-from metersim.simulation import build_groups, resolve_window
+from metersim.simulation import build_groups
 from metersim.sinks.discard import DiscardSink
 from metersim.sinks.file import FileSink
 from metersim.sinks.memory import MemorySink
+from metersim.windows import resolve_window
 from tests.conftest import ROOT, make_scenario
 
 EVENT_SCHEMA = json.loads((ROOT / "schemas" / "event-v1.json").read_text())

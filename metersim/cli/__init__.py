@@ -1,5 +1,5 @@
-"""Command line: ``metersim init | run | validate | bill | plot | calibrate | schema | verify | send``, one
-verb per module.
+"""Command line: ``metersim init | run | validate | bill | plot | calibrate | schema | verify | send | report``,
+one verb per module.
 
 Exit codes: 0 success, 2 invalid config, 3 broker unreachable, 4 TLS files, 5 output not writable,
 6 delivery failed, 7 an optional package is missing, 1 any other metersim error, 130 interrupted
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from metersim import __version__
-from metersim.cli import bill, calibrate, init, plot, run, schema, send, validate, verify
+from metersim.cli import bill, calibrate, init, plot, report, run, schema, send, validate, verify
 from metersim.cli.common import error, make_console, silence_stdout
 from metersim.errors import EXIT_INTERRUPTED, MetersimError, OutputNotWritableError
 
@@ -34,6 +34,7 @@ VERBS = {
     "schema": schema,
     "verify": verify,
     "send": send,
+    "report": report,
 }
 
 EPILOG = """\
@@ -45,6 +46,7 @@ examples:
   metersim validate configs/*.yaml               exit 0 if every file is valid, 2 otherwise
   metersim bill configs/tashkent-gas.yaml -o out/bills.csv
   metersim calibrate configs/amsterdam-dsmr.yaml --duration 365d   fidelity against BDEW and other references
+  metersim report merge out/report.shard-*.json > out/report.json   one report of a run's shards
   metersim <command> --help                      the options of a command
 
 exit codes: 0 success, 1 other error, 2 invalid scenario, 3 broker unreachable, 4 TLS files,

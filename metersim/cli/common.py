@@ -61,6 +61,35 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--url", metavar="URL", help="point every `type: mqtt` output at this broker (sets its url)")
 
 
+def add_shard_options(parser: argparse.ArgumentParser) -> None:
+    """``--shard K/N`` and ``--shards N`` (the shard index from ``$JOB_COMPLETION_INDEX``)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only shard K (from 0) of N: whole chunks of every group, whole feeders where a group has a "
+        "grid; the N shards' union is the single run; file names carry the shard (out/x.shard-K-of-N.jsonl)",
+    )
+    group.add_argument(
+        "--shards",
+        metavar="N",
+        type=int,
+        help="as --shard K/N with K from $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's pod index)",
+    )
+
+
+def shard_of(args: argparse.Namespace) -> Any:
+    """The :class:`~metersim.shards.Shard` that ``--shard``/``--shards`` give, or None.
+    Raises ConfigError for a malformed or out-of-range shard."""
+    from metersim.shards import Shard
+
+    if getattr(args, "shard", None) is not None:
+        return Shard.parse(args.shard)
+    if getattr(args, "shards", None) is not None:
+        return Shard.from_environment(args.shards)
+    return None
+
+
 def apply_shortcuts(data: dict[str, Any], args: argparse.Namespace, source: str) -> None:
     """``--duration``, ``--seed``, ``--speed``, ``--count`` and ``--url``, in place on the merged mapping."""
     for option in ("duration", "seed", "speed"):

@@ -136,7 +136,8 @@ def _targets(scenario: Any, output: MqttOutput, args: argparse.Namespace) -> lis
         raise ConfigError(f"--meter: {len(wanted)} meters; send reaches at most {MAX_METERS:,} at once")
     # Built as the run builds them, so that every topic field (places, concentrators) is the run's own.
     from metersim.encoders.topics import TopicCache
-    from metersim.simulation import build_groups, resolve_window
+    from metersim.simulation import build_groups
+    from metersim.windows import resolve_window
 
     assert output.commands is not None
     template = output.commands.topic

@@ -33,8 +33,8 @@ class Paths:
     """The communication paths of one group of ``meters`` meters (``count`` paths).
 
     ``block`` is the number of meters per path for contiguous blocks (1: each meter is its own path);
-    0 for one path per transformer, where path ``t`` holds the meters ``p`` with ``p * count // meters == t``
-    (the placement of :meth:`~metersim.fleet.grid.Topology.meter_transformer`).
+    0 for one path per transformer, where path ``t`` holds the meters of transformer ``t``
+    (:attr:`~metersim.fleet.grid.Topology.transformer_start`).
     """
 
     group: str
@@ -44,13 +44,19 @@ class Paths:
     concentrators: bool  # whether paths are concentrators (else meters)
     make_id: Callable[[int], str] = field(repr=False)  # path index -> path id
     meter_position: Callable[[str], int | None] = field(repr=False)  # meter id -> position in the group
+    #: ``block == 0``: each transformer's first meter, then ``meters`` (Topology.transformer_start)
+    transformer_start: Array | None = field(default=None, repr=False)
 
     def path_of(self, positions: Array) -> Array:
         """The path index of each meter at ``positions`` (in the group) [int64]."""
         positions = np.asarray(positions, dtype=np.int64)
         if self.block == 1:
             return positions
-        out: Array = positions // self.block if self.block else (positions * self.count) // self.meters
+        if self.block:
+            blocks: Array = positions // self.block
+            return blocks
+        assert self.transformer_start is not None
+        out: Array = np.searchsorted(self.transformer_start, positions, side="right") - 1
         return out
 
     def of_range(self, meters: MeterRange) -> Array:
@@ -67,8 +73,8 @@ class Paths:
         paths = np.asarray(paths, dtype=np.int64)
         if self.block:
             return paths * self.block, np.minimum((paths + 1) * self.block, self.meters)
-        # path t holds the positions p with p * count // meters == t: from ceil(t * meters / count)
-        return -(-paths * self.meters // self.count), -(-(paths + 1) * self.meters // self.count)
+        assert self.transformer_start is not None
+        return self.transformer_start[paths], self.transformer_start[paths + 1]
 
     def paths_of_range(self, meters: MeterRange) -> tuple[int, int]:
         """The paths ``lo .. hi - 1`` that hold the range's meters (the first and last may hold others too)."""
@@ -133,14 +139,18 @@ def build_paths(
         block = concentrators.meters
         count = -(-group.count // block)
     transformers = topology.transformer_ids if topology is not None else []
-    n_t, meters, name = len(transformers), group.count, group.name
+    meters, name = group.count, group.name
 
     def make_id(path: int) -> str:
-        t = path if not block else (path * block * n_t) // meters if n_t else 0
-        return fmt.format(group=name, index=path + 1, transformer=transformers[t] if uses_transformer else "")
+        if not uses_transformer:
+            return fmt.format(group=name, index=path + 1, transformer="")
+        assert topology is not None
+        t = path if not block else int(topology.transformer_of(np.array([path * block]))[0])
+        return fmt.format(group=name, index=path + 1, transformer=transformers[t])
 
     try:
         make_id(0)
     except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
         raise ValueError(f"{name}: concentrator `id_format` cannot be formatted: {exc}") from None
-    return Paths(name, meters, count, block, True, make_id, space.position_of)
+    starts = topology.transformer_start if topology is not None and not block else None
+    return Paths(name, meters, count, block, True, make_id, space.position_of, starts)

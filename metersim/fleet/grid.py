@@ -1,9 +1,15 @@
 """Grid topology: region -> substation -> feeder -> transformer -> meter.
 
 Meters are placed on transformers in contiguous blocks of their index, so ids and placement are
-deterministic. A range of meters (a shard) holds some transformers and feeders whole: only those
-get a grid-side meter in a run over that range, so that every grid-side meter still balances. What
-a grid-side meter measures is :mod:`metersim.model.grid`.
+deterministic, and no feeder straddles a chunk boundary (:data:`~metersim.streams.CHUNK`) unless it
+spans whole chunks: with at least as many feeders as chunks each chunk holds whole feeders (as many
+as its share of the meters, at least one), else each feeder holds whole chunks. A shard of whole
+chunks can therefore own whole feeders (:mod:`metersim.shards`). Inside such a segment the
+transformers share its meters as evenly as possible; a group of one chunk is one segment.
+
+A range of meters holds some transformers and feeders whole: only those get a grid-side meter in a
+run over that range, so that every grid-side meter still balances. What a grid-side meter measures
+is :mod:`metersim.model.grid`.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import numpy as np
 
 from metersim._array import Array
 from metersim.config import GridConfig, MeterGroup
-from metersim.streams import MeterRange
+from metersim.streams import CHUNK, MeterRange
 
 
 @dataclass(frozen=True)
@@ -30,16 +36,29 @@ class Topology:
     transformer_ids: list[str]
     feeder_substation: Array  # substation index of each feeder
     transformer_feeder: Array  # feeder index of each transformer
+    #: the position of each transformer's first meter, then the group's count (transformers + 1 entries);
+    #: a transformer without meters starts where the next one does
+    transformer_start: Array
+
+    def transformer_of(self, positions: Array) -> Array:
+        """Transformer index of the meters at ``positions`` (in the group) [int64]."""
+        out: Array = np.searchsorted(self.transformer_start, positions, side="right") - 1
+        return out
 
     def meter_transformer(self, meters: MeterRange) -> Array:
         """Transformer index of each meter of the range."""
-        positions = np.arange(meters.start, meters.stop, dtype=np.int64)
-        out: Array = (positions * len(self.transformer_ids)) // self.count
-        return out
+        return self.transformer_of(np.arange(meters.start, meters.stop, dtype=np.int64))
 
     @cached_property
     def meters_per_transformer(self) -> Array:
-        return np.bincount(self.meter_transformer(MeterRange.whole(self.count)), minlength=len(self.transformer_ids))
+        out: Array = np.diff(self.transformer_start)
+        return out
+
+    @cached_property
+    def feeder_start(self) -> Array:
+        """The position of each feeder's first meter, then the group's count (feeders + 1 entries)."""
+        out: Array = self.transformer_start[:: self.config.transformers_per_feeder]
+        return out
 
     def meter_fields(self, meters: MeterRange) -> list[dict[str, str]]:
         """``{region, substation, feeder, transformer}`` for each meter of the range."""
@@ -106,6 +125,7 @@ def build_topology(group: MeterGroup) -> Topology | None:
             transformers.append(f"{feeder}-T{t + 1:03d}")
             transformer_feeder.append(f)
     return Topology(
+        transformer_start=_placement(group.count, len(feeders), grid.transformers_per_feeder),
         region=group.region or "",
         config=grid,
         count=group.count,
@@ -115,3 +135,26 @@ def build_topology(group: MeterGroup) -> Topology | None:
         feeder_substation=np.array(feeder_substation, dtype=np.int64),
         transformer_feeder=np.array(transformer_feeder, dtype=np.int64),
     )
+
+
+def _placement(count: int, feeders: int, per_feeder: int) -> Array:
+    """Each transformer's first meter, then ``count``: segments of whole chunks that hold whole feeders,
+    and in each segment its transformers' meters as even as possible (see the module's docstring)."""
+    chunks = max(1, -(-count // CHUNK))
+    chunk_end = np.minimum(np.arange(1, chunks + 1, dtype=np.int64) * CHUNK, count)
+    segments: list[tuple[int, int, int, int]] = []  # (first meter, end, first feeder, end)
+    if feeders >= chunks:
+        ideal = np.rint(feeders * chunk_end / count).astype(np.int64)
+        lo = first = 0
+        for c in range(chunks):
+            end = max(first + 1, min(int(ideal[c]), feeders - (chunks - 1 - c)))
+            segments.append((lo, int(chunk_end[c]), first, end))
+            lo, first = int(chunk_end[c]), end
+    else:
+        bounds = np.minimum(np.arange(feeders + 1, dtype=np.int64) * chunks // feeders * CHUNK, count)
+        segments = [(int(bounds[f]), int(bounds[f + 1]), f, f + 1) for f in range(feeders)]
+    starts = []
+    for lo, hi, first, end in segments:
+        n = (end - first) * per_feeder
+        starts.append(lo + -(-np.arange(n, dtype=np.int64) * (hi - lo) // n))  # ceil: p * n // (hi - lo) == t
+    return np.concatenate([*starts, np.array([count], dtype=np.int64)])

@@ -21,8 +21,9 @@ from metersim.commands.wiring import listening
 from metersim.config import MqttOutput, Scenario
 from metersim.engine import Observer
 from metersim.records import Label, Observation
-from metersim.simulation import Simulation, resolve_window
+from metersim.simulation import Simulation
 from metersim.sinks.memory import EVENT_SCHEMA, MemorySink
+from metersim.windows import resolve_window
 
 Key = tuple[str, int]  # (meter_id, seq)
 

@@ -15,7 +15,8 @@ from metersim.commands.log import Inbound
 from metersim.config import parse_scenario
 from metersim.config.commands import CommandsConfig
 from metersim.records import Label, Observation
-from metersim.simulation import build_groups, resolve_window
+from metersim.simulation import build_groups
+from metersim.windows import resolve_window
 from tests.conftest import scenario_dict
 
 T0 = 1767207600  # 2026-01-01T00:00:00+05:00

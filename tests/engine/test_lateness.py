@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -81,3 +83,54 @@ def test_merge_adds_counts_and_keeps_the_larger_maximum():
     for q in (0.5, 0.9, 0.99):
         assert a.quantile_s(q) == together.quantile_s(q)
     assert b.total == 300  # the other histogram is left as it was
+
+
+def test_the_sum_is_exact_and_early_emissions_add_nothing():
+    lateness = filled([0.25, 0.5, -3.0, 0.125])
+    assert lateness.sum_s == 0.875  # exact binary fractions: 0.25 + 0.5 + 0 + 0.125
+    other = filled([1.0, 2.0])
+    lateness.merge(other)
+    assert lateness.sum_s == 3.875 and lateness.total == 6
+
+
+def test_to_dict_keeps_only_the_filled_buckets_and_round_trips():
+    # 0.002 s: log10(0.002 / 1e-5) * 20 = 46.02, so bucket 47; 0.5 s: log10(5e4) * 20 = 93.98, bucket 94
+    lateness = filled([0.002, 0.002, 0.5])
+    data = lateness.to_dict()
+    assert data == {
+        "per_decade": 20,
+        "low_s": 1e-5,
+        "buckets": {"47": 2, "94": 1},
+        "total": 3,
+        "sum_s": 0.504,
+        "max_s": 0.5,
+    }
+    again = Lateness.from_dict(json.loads(json.dumps(data)))
+    assert again == lateness
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ([], "is an object"),
+        ({"per_decade": 10, "low_s": 1e-5, "buckets": {}, "max_s": 0}, "another bucket scheme"),
+        ({"per_decade": 20, "low_s": 1e-5, "buckets": {"999": 1}, "max_s": 0}, "bucket indices to counts"),
+        ({"per_decade": 20, "low_s": 1e-5, "buckets": {"3": -1}, "max_s": 0}, "bucket indices to counts"),
+        ({"per_decade": 20, "low_s": 1e-5, "buckets": {"x": 1}, "max_s": 0}, "bucket indices to counts"),
+        ({"per_decade": 20, "low_s": 1e-5, "buckets": [1, 2], "max_s": 0}, "bucket indices to counts"),
+        ({"per_decade": 20, "low_s": 1e-5, "buckets": {"3": 1}}, "with max_s"),
+        ({"per_decade": 20, "low_s": 1e-5, "buckets": {"3": 1}, "max_s": 0, "total": 2}, "not the sum"),
+    ],
+)
+def test_from_dict_refuses_what_it_cannot_merge_exactly(data, reason):
+    with pytest.raises(ValueError, match=reason) as error:
+        Lateness.from_dict(data)
+    assert "\n" not in str(error.value)
+
+
+def test_a_copy_is_independent_of_later_records():
+    lateness = filled([0.01, 0.02])
+    copy = lateness.copy()
+    lateness.record(0.03)
+    assert copy.total == 2 and sum(copy.counts) == 2 and copy.max_s == 0.02
+    assert lateness.total == 3

@@ -21,10 +21,11 @@ from metersim.engine import Observer
 from metersim.faults import CommsFaults, CommsParams, LinkOutage, Probabilities, comms_params
 from metersim.fleet.concentrators import Paths, build_paths
 from metersim.records import Label, Observation
-from metersim.simulation import Simulation, build_groups, resolve_window
+from metersim.simulation import Simulation, build_groups
 from metersim.sinks.memory import MemorySink
 from metersim.streams import CHUNK, MeterRange
 from metersim.timebase import SECONDS_PER_DAY, parse_instant
+from metersim.windows import resolve_window
 from tests.conftest import make_scenario, scenario_dict
 
 STEP = 900

@@ -87,32 +87,49 @@ def test_a_range_holds_whole_only_the_transformers_and_feeders_inside_it():
         assert np.flatnonzero(whole_f).tolist() == feeders, meters
 
 
-def test_a_transformer_cut_by_the_range_is_not_whole_nor_is_its_feeder():
-    # 10,000 meters on 6 transformers: t0 = 0..1666, t1 = 1667..3333, t2 = 3334..4999, t3 = 5000..6666, ...
-    topology = build_topology(group(10_000))
-    first, rest = MeterRange(0, CHUNK), MeterRange(CHUNK, 10_000)  # the chunk boundary 4096 cuts t2
-    whole_t, whole_f = topology.whole(first)
-    assert np.flatnonzero(whole_t).tolist() == [0, 1]
-    assert np.flatnonzero(whole_f).tolist() == [0]
-    whole_t, whole_f = topology.whole(rest)
-    assert np.flatnonzero(whole_t).tolist() == [3, 4, 5]
-    assert np.flatnonzero(whole_f).tolist() == [2]  # feeder 1 (t2, t3) is cut
+def test_no_feeder_straddles_a_chunk_boundary_unless_it_spans_whole_chunks():
+    # 10,000 meters in 3 chunks (4,096, 4,096, 1,808) and 5 feeders: each chunk holds whole feeders, as
+    # many as its share of the meters (2, 2, 1); its transformers share its meters evenly
+    topology = build_topology(group(10_000, feeders_per_substation=5))
+    assert topology.feeder_start.tolist() == [0, 2048, 4096, 6144, 8192, 10_000]
+    assert topology.transformer_start.tolist() == [0, 1024, 2048, 3072, 4096, 5120, 6144, 7168, 8192, 9096, 10_000]
+    # 5 chunks and 2 feeders: each feeder holds whole chunks (2 and 3)
+    wide = build_topology(group(5 * CHUNK, feeders_per_substation=2))
+    assert wide.feeder_start.tolist() == [0, 2 * CHUNK, 5 * CHUNK]
+    assert wide.meters_per_transformer.tolist() == [CHUNK, CHUNK, 3 * CHUNK // 2, 3 * CHUNK // 2]
+
+
+def test_a_feeder_cut_by_the_range_is_not_whole_but_its_whole_transformers_are():
+    topology = build_topology(group(5 * CHUNK, feeders_per_substation=2))  # feeder 0: chunks 0-1
+    whole_t, whole_f = topology.whole(MeterRange(0, CHUNK))
+    assert np.flatnonzero(whole_t).tolist() == [0]
+    assert not whole_f.any()
+    whole_t, whole_f = topology.whole(MeterRange(2 * CHUNK, 5 * CHUNK))
+    assert np.flatnonzero(whole_t).tolist() == [2, 3]
+    assert np.flatnonzero(whole_f).tolist() == [1]
 
 
 def test_grid_side_meters_are_the_whole_transformers_then_the_whole_feeders():
-    topology = build_topology(group(10_000))
+    topology = build_topology(group(10_000))  # 3 chunks, one feeder each
     publish_t, publish_f, ids, devices, places = topology.grid_meters(MeterRange(CHUNK, 10_000))
-    assert publish_t.tolist() == [False, False, False, True, True, True]
-    assert publish_f.tolist() == [False, False, True]
-    assert ids == ["lesco-SS01-F02-T002", "lesco-SS01-F03-T001", "lesco-SS01-F03-T002", "lesco-SS01-F03"]
-    assert devices == ["transformer", "transformer", "transformer", "feeder"]
-    assert places[0] == {
+    assert publish_t.tolist() == [False, False, True, True, True, True]
+    assert publish_f.tolist() == [False, True, True]
+    assert ids == [
+        "lesco-SS01-F02-T001",
+        "lesco-SS01-F02-T002",
+        "lesco-SS01-F03-T001",
+        "lesco-SS01-F03-T002",
+        "lesco-SS01-F02",
+        "lesco-SS01-F03",
+    ]
+    assert devices == ["transformer"] * 4 + ["feeder"] * 2
+    assert places[1] == {
         "region": "lahore",
         "substation": "lesco-SS01",
         "feeder": "lesco-SS01-F02",
         "transformer": "lesco-SS01-F02-T002",
     }
-    assert places[3] == {"region": "lahore", "substation": "lesco-SS01", "feeder": "lesco-SS01-F03", "transformer": ""}
+    assert places[5] == {"region": "lahore", "substation": "lesco-SS01", "feeder": "lesco-SS01-F03", "transformer": ""}
 
 
 def test_grid_side_meters_can_be_switched_off_per_level():

@@ -11,9 +11,10 @@ import pytest
 from metersim.fleet import build_attributes
 from metersim.group import GroupSimulator
 from metersim.records import ReadingBatch
-from metersim.simulation import Simulation, build_groups, resolve_window
+from metersim.simulation import Simulation, build_groups
 from metersim.sinks.memory import MemorySink
 from metersim.streams import CHUNK, MeterRange
+from metersim.windows import resolve_window
 from tests.conftest import make_scenario, scenario_dict
 
 SHARD = MeterRange(4096, 12288)  # chunks 1 and 2: meters 4,096-12,287
@@ -72,7 +73,7 @@ def test_a_shard_of_chunks_steps_exactly_like_the_same_meters_in_the_whole_group
     scenario = _scenario(count)
     window, _ = resolve_window(scenario)
     whole = build_groups(scenario, window)[group]
-    shard = build_groups(scenario, window, {scenario.fleet[group].name: SHARD})[group]
+    (shard,) = build_groups(scenario, window, {scenario.fleet[group].name: SHARD})
     assert shard.meter_set.ids == whole.meter_set.ids[SHARD.start : SHARD.stop]
     inside = np.arange(SHARD.start, SHARD.stop)
     for seq in range(4):

@@ -20,7 +20,8 @@ from metersim.ledger.billing import BillObserver
 from metersim.ledger.bills import compute_bill
 from metersim.ledger.truth import TruthWriter
 from metersim.ledger.weather import WeatherLog
-from metersim.simulation import Simulation, build_groups, regions_of, resolve_window
+from metersim.simulation import Simulation, build_groups, regions_of
+from metersim.windows import resolve_window
 from tests.conftest import make_scenario, scenario_dict
 from tests.ledger.test_bills import UZ_GAS, sample_bills
 from tests.ledger.test_truth import scenario as truth_scenario

@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 from metersim.model.shapes import BDEW_CSV, bdew_profile, dynamisation
-from metersim.simulation import build_groups, resolve_window
+from metersim.simulation import build_groups
 from metersim.timebase import SECONDS_PER_DAY, utc_offsets_s
+from metersim.windows import resolve_window
 from tests.conftest import make_scenario
 
 SEASONS = ("winter", "summer", "transition")

@@ -7,9 +7,10 @@ from datetime import datetime
 
 import pytest
 
-from metersim.simulation import Simulation, live_start, reference_group, resolve_window, start_notes
+from metersim.simulation import Simulation
 from metersim.sinks.memory import MemorySink
 from metersim.timebase import iso_local, parse_instant
+from metersim.windows import live_start, reference_group, resolve_window, start_notes
 from tests.conftest import make_scenario, scenario_dict
 
 #: a Monday afternoon in Karachi and Tashkent (both +05:00)
