@@ -7,8 +7,12 @@ The tree::
     ├── BrokerUnreachableError    exit 3   no MQTT broker answered at start (or it refused us)
     ├── TlsError                  exit 4   CA, certificate or key files are missing or unusable
     ├── OutputNotWritableError    exit 5   a file output cannot be created or written (incl. disk full)
+    │   └── MetricsPortError      exit 5   the --metrics-port cannot be listened on (metersim.metrics)
     ├── DeliveryError             exit 6   readings were accepted but could not be delivered
-    └── MissingDependencyError    exit 7   an optional package (pyarrow, matplotlib) is not installed
+    ├── MissingDependencyError    exit 7   an optional package (pyarrow, matplotlib) is not installed
+    └── WorkerDiedError           exit 9   a --workers process died without its reason (metersim.scale.workers)
+
+``metersim verify`` and ``metersim send`` exit 8 when they find a difference (not an error class).
 
 An interrupted run (Ctrl-C) exits 130 after flushing; that is not an error class.
 """

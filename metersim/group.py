@@ -23,6 +23,7 @@ from metersim.interruptions import GroupSupply
 from metersim.model.electricity import ElectricityModel, ElectricityParams, day_levels, smooth_shapes
 from metersim.model.gas import GasModel, battery_percent
 from metersim.model.grid import GridBalance
+from metersim.model.noise import Reseeded
 from metersim.model.registers import Registers
 from metersim.model.weather import Weather
 from metersim.parameters import country_of, electricity_params, gas_params, grid_losses, mean_interval_milli
@@ -37,7 +38,7 @@ from metersim.records import (
     ReadingBatch,
     RegisterValues,
 )
-from metersim.streams import Stream, draw, group_key
+from metersim.streams import Stream, group_key
 from metersim.tariffs import BandSchedule
 from metersim.timebase import SECONDS_PER_DAY, utc_offset_s, utc_offsets_s
 
@@ -164,6 +165,7 @@ class GroupSimulator:
         #: what head-end commands set on these meters (relay, load limit, calendar); None without commands
         self.controls: MeterControls | None = None
         self.first_seq = 0  # the first interval the engine steps (later after a resume)
+        self._instantaneous_draws: Reseeded | None = None
 
     def state(self, next_seq: int) -> dict[str, Array]:
         """What a resumed run needs to continue exactly: registers, model noise and the next ``seq``.
@@ -281,14 +283,9 @@ class GroupSimulator:
         cfg = self.group.instantaneous
         assert cfg is not None
         phases = cfg.phases
-        noise = draw(
-            self.seed,
-            Stream.INSTANTANEOUS,
-            self.key,
-            self.attributes.meters,
-            interval_index,
-            lambda r, k: r.standard_normal((k, phases + 2)),
-        )
+        if self._instantaneous_draws is None:  # streams.draw's numbers, reseeded cheaply (one per interval)
+            self._instantaneous_draws = Reseeded(self.seed, Stream.INSTANTANEOUS, self.key, self.attributes.meters)
+        noise = self._instantaneous_draws.draw(interval_index, lambda r, k: r.standard_normal((k, phases + 2)))
         volts = np.round(cfg.nominal_v * (1 + 0.01 * noise[:, :phases]), 1)
         power_factor = np.round(np.clip(0.94 + 0.03 * noise[:, phases], 0.7, 1.0), 3)
         frequency = np.round(cfg.frequency_hz * (1 + 0.0004 * noise[:, phases + 1]), 2)

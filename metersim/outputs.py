@@ -8,7 +8,9 @@ Meter events (:meth:`Outputs.emit_events`) go the same way, to the same sinks: a
 (MQTT, memory) publishes them on its ``events_topic`` template, a stream (file, stdout) writes them as
 lines among the readings (their ``schema`` field, ``metersim/event/v1`` or ``metersim/reading/v1``,
 tells them apart).
-An output whose format has no event encoder gets no events. Readings and events are counted apart
+An output whose format has no event encoder gets no events.
+A sink with a ``send_batch(batch, rows)`` method (Parquet) gets the numeric batch and the emission's rows
+instead of an outbox, so nothing is encoded for it; it gets no events. Readings and events are counted apart
 (:attr:`Outputs.encoded`, :attr:`Outputs.events_encoded`); a sink counts both as messages.
 """
 
@@ -17,13 +19,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property, partial
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 
 from metersim._array import Array
 from metersim.encoders import DEFAULT_EVENT_TOPIC, Encoder, EventEncoder, encoder_for, event_encoder_for
 from metersim.encoders.homeassistant import discovery_messages
+from metersim.encoders.json_text import Payloads
 from metersim.encoders.topics import TopicCache
 from metersim.records import EventBatch, MeterSet, ReadingBatch
 from metersim.sinks.base import Outbox, Sink
@@ -99,6 +102,10 @@ class Outputs:
         """Send rows ``rows`` of ``batch`` (indices into it) to every output."""
         emission = _Emission(self, batch, rows)
         for number, output in enumerate(self.outputs):
+            send_batch = getattr(output.sink, "send_batch", None)
+            if send_batch is not None:  # a sink that writes the numbers themselves (Parquet): nothing encoded
+                send_batch(batch, rows)
+                continue
             if output.discovery is not None:
                 self._announce(number, output, batch)
             key = output.key
@@ -107,7 +114,10 @@ class Outputs:
             count = len(rows) if self.encoders[key].one_per_reading else len(payloads())
             topics = partial(emission.topics, key, output.topic)
             senders = partial(emission.senders, key, output.senders) if output.senders else None
-            output.sink.send(Outbox(count, payloads, topics, user_properties=batch.meters.hardware, senders=senders))
+            lines = partial(emission.lines, key) if hasattr(self.encoders[key], "lines") else None
+            output.sink.send(
+                Outbox(count, payloads, topics, user_properties=batch.meters.hardware, senders=senders, lines=lines)
+            )
 
     def _announce(self, number: int, output: Output, batch: ReadingBatch) -> None:
         """Before a meter set's first reading on ``output``: its Home Assistant discovery configs, retained."""
@@ -142,8 +152,8 @@ class Outputs:
             return
         emission = _EventEmission(self, events)
         for output in self.outputs:
-            if output.format not in self.event_encoders:
-                continue
+            if output.format not in self.event_encoders or hasattr(output.sink, "send_batch"):
+                continue  # (a sink of batches holds readings only)
             payloads = partial(emission.payloads, output.format)
             topics = partial(emission.topics, output.format, output.event_template)
             senders = partial(sender_ids, events.meters, events.meters_at, output.senders) if output.senders else None
@@ -162,15 +172,22 @@ class Outputs:
             sink.poll()
 
 
+class _LinesEncoder(Protocol):
+    """An encoder that also renders a batch as JSON Lines blocks (JSON): what a stream writes."""
+
+    def lines(self, batch: ReadingBatch) -> list[bytes]: ...
+
+
 class _Emission:
     """One emission's rows, taken from the batch and encoded at most once per format and template."""
 
-    __slots__ = ("_batch", "_outputs", "_payloads", "_rows", "_taken", "_topics")
+    __slots__ = ("_batch", "_lines", "_outputs", "_payloads", "_rows", "_taken", "_topics")
 
     def __init__(self, outputs: Outputs, batch: ReadingBatch, rows: Array) -> None:
         self._outputs, self._batch, self._rows = outputs, batch, rows
         self._taken: ReadingBatch | None = None
         self._payloads: dict[EncoderKey, list[bytes]] = {}
+        self._lines: dict[EncoderKey, list[bytes]] = {}
         self._topics: dict[tuple[EncoderKey, str | None], list[str]] = {}
 
     def _rows_batch(self) -> ReadingBatch:
@@ -181,9 +198,29 @@ class _Emission:
     def payloads(self, key: EncoderKey) -> list[bytes]:
         payloads = self._payloads.get(key)
         if payloads is None:
-            payloads = self._payloads[key] = self._outputs.encoders[key].encode(self._rows_batch())
-            self._outputs.encoded[key[0]] += len(self._rows)
+            lines = self._lines.get(key)
+            if lines is not None:  # a stream asked first: split its blocks, rather than encode again
+                payloads = self._payloads[key] = Payloads(lines)
+            else:
+                payloads = self._payloads[key] = self._outputs.encoders[key].encode(self._rows_batch())
+                self._outputs.encoded[key[0]] += len(self._rows)
         return payloads
+
+    def lines(self, key: EncoderKey) -> list[bytes]:
+        """The payloads of ``key``'s format as JSON Lines blocks, from its encoder's ``lines(batch)``
+        (see :class:`~metersim.sinks.base.Outbox`); the payloads' own blocks when they came first."""
+        lines = self._lines.get(key)
+        if lines is None:
+            payloads = self._payloads.get(key)
+            if payloads is not None:
+                lines = getattr(payloads, "blocks", None)
+                if lines is None:
+                    lines = [b"\n".join(payloads) + b"\n"] if payloads else []
+            else:
+                lines = cast(_LinesEncoder, self._outputs.encoders[key]).lines(self._rows_batch())
+                self._outputs.encoded[key[0]] += len(self._rows)
+            self._lines[key] = lines
+        return lines
 
     def senders(self, key: EncoderKey, by: Literal["meter", "concentrator"]) -> list[str]:
         encoder, batch = self._outputs.encoders[key], self._rows_batch()

@@ -26,7 +26,7 @@ from rich.console import Console
 from metersim.commands.handler import CommandHandler
 from metersim.commands.log import read_log
 from metersim.commands.wiring import link_clocks, listening, open_commands
-from metersim.config import Climate, DiscardOutput, MqttOutput, Scenario
+from metersim.config import Climate, DiscardOutput, MqttOutput, ParquetOutput, Scenario
 from metersim.config.commands import CommandsConfig
 from metersim.config.formats import SENDERS, encoder_options
 from metersim.encoders import Encoder, encoder_for
@@ -44,7 +44,7 @@ from metersim.outputs import EncoderKey, Output, Outputs, encoder_key
 from metersim.parameters import climate_params
 from metersim.progress import ProgressDisplay, ProgressLog, Tracker, start_line
 from metersim.report import RunReport
-from metersim.shards import Shard, plan, shard_scenario
+from metersim.scale.shards import Shard, plan, shard_scenario
 from metersim.signals import GRACE_S, graceful_signals
 from metersim.sinks.base import Interrupted, Sink
 from metersim.sinks.factory import open_sink
@@ -107,7 +107,7 @@ class Simulation:
     meters
         Run only the named groups, each only this range of its chunks (default: every meter).
     shard
-        Run only this shard (:mod:`metersim.shards`): its meters, its file names and client ids.
+        Run only this shard (:mod:`metersim.scale.shards`): its meters, its file names and client ids.
     window
         The window to run (default: the scenario's, resolved as the run starts; workers get theirs).
     console, progress
@@ -237,8 +237,8 @@ class Simulation:
                     state = StateWriter(state_path, scenario, window, simulators, outputs.flush, transforms)
                     observers.append(stack.enter_context(state))
                 if scenario.truth is not None:
-                    truth = scenario.truth
-                    ledger = TruthWriter(truth.path, truth.resolved_format, append=saved is not None)
+                    truth, shard = scenario.truth, self.shard.index if self.shard is not None else 0
+                    ledger = TruthWriter(truth.path, truth.resolved_format, append=saved is not None, shard=shard)
                     observers.append(stack.enter_context(ledger))
                     labels = LabelWriter(truth.resolved_labels_path, truth.resolved_format, append=saved is not None)
                     observers.append(stack.enter_context(labels))
@@ -310,7 +310,7 @@ class Simulation:
         outputs: list[Output] = []
         encoders: dict[EncoderKey, Encoder] = {}
         for output in self.scenario.outputs:
-            fmt = "json" if isinstance(output, DiscardOutput) else output.format
+            fmt = "json" if isinstance(output, (DiscardOutput, ParquetOutput)) else output.format
             options = encoder_options(self.scenario.fleet, output)
             key = encoder_key(fmt, options)
             if key not in encoders:  # made here, once: the sink needs its content type (Sparkplug, its session)
@@ -322,8 +322,9 @@ class Simulation:
 
                 sparkplug = dict(options)
                 session = SparkplugSession(encoder, sparkplug["group_id"], sparkplug["edge_node"])
+            shard = self.shard.index if self.shard is not None else 0
             sink = open_sink(
-                output, stack, self._log, resume=resume, content_type=encoder.content_type, session=session
+                output, stack, self._log, resume=resume, content_type=encoder.content_type, session=session, shard=shard
             )
             self._sinks.append(sink)
             if isinstance(output, MqttOutput):

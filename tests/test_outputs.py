@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from metersim import outputs as outputs_module
-from metersim.outputs import Output, Outputs
+from metersim.encoders.json import JsonEncoder
+from metersim.outputs import Output, Outputs, encoder_key
 from metersim.records import EVENT_CODES, EventBatch, ReadingBatch
 from metersim.simulation import build_groups
 from metersim.sinks.discard import DiscardSink
@@ -160,3 +161,50 @@ def test_the_event_template_of_an_output():
     assert Output(sink, topic="x/{meter_id}").event_template == "metersim/{commodity}/{meter_id}/event"
     assert Output(sink, topic="x", events_topic="e/{event}").event_template == "e/{event}"
     assert Output(sink, events_topic="e/{event}").event_template == "e/{event}"
+
+
+class _StreamOnly(JsonEncoder):
+    """A JSON encoder that may render JSON Lines blocks only: a message-per-payload encoding fails."""
+
+    def encode(self, batch: ReadingBatch) -> list[bytes]:
+        raise AssertionError("a stream must not need one payload per message")
+
+
+def test_a_stream_takes_the_encoders_lines_and_nothing_is_encoded_twice(readings, tmp_path):
+    encoder = _StreamOnly()
+    with FileSink(tmp_path / "a.jsonl") as a, FileSink(tmp_path / "b.jsonl") as b:
+        outputs = Outputs([Output(a), Output(b)], encoders={encoder_key("json", ()): encoder})
+        outputs.emit(readings, np.array([4, 0, 2]))
+    assert outputs.encoded == {"json": 3}  # once, for both files
+    text = (tmp_path / "a.jsonl").read_bytes()
+    assert text == (tmp_path / "b.jsonl").read_bytes()
+    lines = [orjson.loads(line) for line in text.splitlines()]
+    assert [line["meter_id"] for line in lines] == ["PK-LESCO-000005", "PK-LESCO-000001", "PK-LESCO-000003"]
+    for line in lines:
+        jsonschema.validate(line, READING_SCHEMA)
+
+
+@pytest.mark.parametrize("stream_first", [True, False])
+def test_a_stream_and_an_mqtt_like_output_share_one_encoding_in_either_order(readings, tmp_path, stream_first):
+    memory, path = MemorySink(), tmp_path / "out.jsonl"
+    with FileSink(path) as sink:
+        pair = [Output(sink), Output(memory, topic=memory.topic)]
+        outputs = Outputs(pair if stream_first else pair[::-1])
+        outputs.emit(readings, np.arange(5))
+        outputs.emit(readings, np.array([7]))
+    assert outputs.encoded == {"json": 6}
+    written = path.read_bytes()
+    assert written.endswith(b"\n") and written.splitlines() == [p for _, p in memory.messages]
+    assert [orjson.loads(p)["meter_id"] for _, p in memory.messages] == [
+        f"PK-LESCO-{k:06d}" for k in (1, 2, 3, 4, 5, 8)
+    ]
+
+
+def test_a_format_without_lines_reaches_a_stream_as_its_payloads_joined(readings, tmp_path):
+    path, memory = tmp_path / "out.jsonl", MemorySink(format="batch", options=(("size", 2),))
+    with FileSink(path) as sink:
+        outputs = Outputs([Output(sink, format="batch", options=(("size", 2),)), Output(memory, "batch", "t")])
+        outputs.emit(readings, np.arange(5))
+    messages = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    assert [len(m["readings"]) for m in messages] == [2, 2, 1]
+    assert sink.stats.accepted == sink.stats.acknowledged == 3

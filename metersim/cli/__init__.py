@@ -2,7 +2,8 @@
 one verb per module.
 
 Exit codes: 0 success, 2 invalid config, 3 broker unreachable, 4 TLS files, 5 output not writable,
-6 delivery failed, 7 an optional package is missing, 1 any other metersim error, 130 interrupted
+6 delivery failed, 7 an optional package is missing, 8 a difference found (verify, send), 9 a worker
+process died, 1 any other metersim error, 130 interrupted
 (after flushing). User errors print one line each and no traceback. A reader that closes standard
 output (``| head``) ends the command quietly with exit 0, as Unix tools do.
 """
@@ -51,7 +52,7 @@ examples:
 
 exit codes: 0 success, 1 other error, 2 invalid scenario, 3 broker unreachable, 4 TLS files,
 5 output not writable, 6 readings not delivered, 7 optional package missing, 8 verify found a difference or
-send got an answer that was not ok (or none), 130 interrupted.
+send got an answer that was not ok (or none), 9 a --workers process died, 130 interrupted.
 
 Every field of a scenario: `metersim schema` prints its JSON Schema (for editor completion); the
 README (README.md, "Using it", "Scenario reference", "Exit codes") explains them all.

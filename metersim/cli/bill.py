@@ -9,10 +9,12 @@ from rich.console import Console
 
 from metersim.cli.common import (
     add_scenarios,
+    add_shard_options,
     error,
     load,
     scenario_label,
     scenario_name,
+    shard_of,
     stop_status,
 )
 from metersim.cli.writable import check_writable
@@ -29,6 +31,7 @@ def add_parser(sub: Any) -> None:
         help="bill a run that answered commands: feed its command log back (disconnections, tariff changes)",
     )
     bill.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
+    add_shard_options(bill)
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
@@ -38,7 +41,9 @@ def main(args: argparse.Namespace, console: Console) -> int:
     if not any(g.tariff for g in scenario.fleet):
         error(console, f"{scenario_label(args)}: no fleet group has a `tariff`, so there is nothing to bill")
         return ConfigError.exit_code
-    check_writable([("bills", args.out)])
+    shard = shard_of(args)
+    out = shard.path(args.out) if shard is not None else args.out  # the bills of the shard's meters
+    check_writable([("bills", out)])
     from metersim.commands.wiring import listening
     from metersim.ledger.bill_files import write_bills
     from metersim.ledger.billing import BillObserver, bills_with_registered
@@ -54,10 +59,11 @@ def main(args: argparse.Namespace, console: Console) -> int:
         observers=[observer, registered],
         console=console,
         progress=not args.quiet,
+        shard=shard,
     )
     simulation.run()
     bills = bills_with_registered(observer.bills(), registered.bills())
-    write_bills(bills, args.out)
+    write_bills(bills, out)
     if not args.quiet:
-        console.print(f"{len(bills):,} bills written to {args.out}", markup=False, highlight=False)
+        console.print(f"{len(bills):,} bills written to {out}", markup=False, highlight=False)
     return stop_status(simulation)

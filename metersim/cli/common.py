@@ -79,9 +79,9 @@ def add_shard_options(parser: argparse.ArgumentParser) -> None:
 
 
 def shard_of(args: argparse.Namespace) -> Any:
-    """The :class:`~metersim.shards.Shard` that ``--shard``/``--shards`` give, or None.
+    """The :class:`~metersim.scale.shards.Shard` that ``--shard``/``--shards`` give, or None.
     Raises ConfigError for a malformed or out-of-range shard."""
-    from metersim.shards import Shard
+    from metersim.scale.shards import Shard
 
     if getattr(args, "shard", None) is not None:
         return Shard.parse(args.shard)

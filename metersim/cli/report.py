@@ -77,7 +77,7 @@ def read_report(path: str) -> RunReport:
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
-    from metersim.report import merge_reports
+    from metersim.scale.merge import merge_reports
 
     reports = [read_report(path) for path in args.reports]
     merged = merge_reports(reports, args.reports)

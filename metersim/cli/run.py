@@ -26,7 +26,7 @@ from metersim.errors import EXIT_INTERRUPTED, ConfigError, MetersimError
 if TYPE_CHECKING:
     from metersim.config import Scenario
     from metersim.report import RunReport
-    from metersim.shards import Shard
+    from metersim.scale.shards import Shard
 
 #: the most worker processes one command starts
 MAX_WORKERS = 256
@@ -103,14 +103,14 @@ def main(args: argparse.Namespace, console: Console) -> int:
     scenario = load(args, console)
     if scenario is None:
         return ConfigError.exit_code
-    from metersim.shards import shard_scenario
+    from metersim.scale.shards import shard_scenario
 
     shard = shard_of(args)
     if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
         raise ConfigError(f"--workers {args.workers}: needs 1 to {MAX_WORKERS}")
     report_path = shard.path(args.report) if shard is not None and args.report else args.report
     if args.workers is not None:
-        from metersim.workers import worker_shards
+        from metersim.scale.workers import worker_shards
 
         shards = worker_shards(args.workers, shard)
         check_writable(t for s in shards for t in run_targets(shard_scenario(scenario, s)))
@@ -183,11 +183,11 @@ def _run_workers(
 ) -> int:
     """``--workers N``: the shards in worker processes, one display, one summary, one merged report."""
     from metersim.progress import ProgressDisplay, ProgressLog, Tracker
+    from metersim.scale.workers import Workers, passing_signals
     from metersim.windows import reference_group, resolve_window
-    from metersim.workers import Workers, passing_signals
 
     window, _ = resolve_window(scenario)
-    workers = Workers(scenario, shards, window, scenario_name(args))
+    workers = Workers(scenario, shards, window, scenario_name(args), args.replay_commands)
     speed = None if scenario.simulation.speed == "max" else float(scenario.simulation.speed)
     tracker = Tracker(workers.counters, workers.outputs, window.start_s, window.end_s, speed=speed)  # type: ignore[arg-type]
     zone = reference_group(scenario).timezone

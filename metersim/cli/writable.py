@@ -10,8 +10,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from metersim.config import FileOutput, MqttOutput, Scenario
+from metersim.config.outputs import ParquetOutput
 from metersim.errors import OutputNotWritableError, not_writable
+from metersim.ledger.truth import partitioned
 
+#: the file made (and removed) inside a Parquet output's directory to try it: hidden, not ``*.parquet``
+PROBE = ".metersim-write-test"
 #: (what, path): ``what`` as the writer of the file names it in its own error message
 Target = tuple[str, "str | os.PathLike[str]"]
 
@@ -19,8 +23,13 @@ Target = tuple[str, "str | os.PathLike[str]"]
 def run_targets(scenario: Scenario, report: str | None = None) -> list[Target]:
     """The files a run of ``scenario`` writes: file outputs, the ledger, the weather log, the report."""
     targets: list[Target] = [("", o.path) for o in scenario.outputs if isinstance(o, FileOutput)]
+    # a Parquet output is a directory: tried by making (and removing) a file inside it
+    targets += [("", Path(o.path) / PROBE) for o in scenario.outputs if isinstance(o, ParquetOutput)]
     if scenario.truth is not None:
-        targets.append(("ground truth", scenario.truth.path))
+        ledger = scenario.truth.path  # a partitioned Parquet ledger is a directory, tried as one
+        targets.append(
+            ("ground truth", Path(ledger) / PROBE if partitioned(ledger, scenario.truth.resolved_format) else ledger)
+        )
         if scenario.truth.weather_path:
             targets.append(("weather", scenario.truth.weather_path))
         if any(isinstance(o, MqttOutput) and o.commands is not None for o in scenario.outputs):

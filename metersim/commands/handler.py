@@ -106,9 +106,12 @@ class CommandHandler(Observer):
         replay: Sequence[Inbound] | None = None,
         calendars: Sequence[dict[str, BandSchedule]] | None = None,
         service: Callable[[], None] = lambda: None,
+        elsewhere: Callable[[str], bool] = lambda meter_id: False,
     ) -> None:
         self.config, self.simulators, self.seed = config, simulators, seed
         self.reply, self.qos, self.log, self.poll_s, self.service = reply, qos, log, poll_s, service
+        #: whether a meter id is the fleet's but another shard's: its commands are that shard's to answer
+        self.elsewhere = elsewhere
         self.topics = CommandTopics(config.topic)
         self.effects = Effects(config, simulators, calendars)
         self.counters = CommandCounters()
@@ -175,13 +178,15 @@ class CommandHandler(Observer):
 
     def _take(self, message: Inbound, received_ms: int | None) -> None:
         """Accept one command at ``received_ms`` (None: its recorded time) and schedule its answer."""
+        fields = self.topics.fields_of(message.topic)
+        meter = self._meter_of(fields)
+        if meter is None and fields is not None and self.elsewhere(fields.get("meter_id", "")):
+            return
         if received_ms is not None:
             message.received_ms, message.n = received_ms, self._arrivals
         self._arrivals += 1
         self.counters.received += 1
         at_ms = message.received_ms
-        fields = self.topics.fields_of(message.topic)
-        meter = self._meter_of(fields)
         parsed = parse(message.payload, self.config.max_payload_bytes)
         if isinstance(parsed, Refusal) or meter is None:
             reason = parsed.reason if isinstance(parsed, Refusal) else _no_meter(fields)

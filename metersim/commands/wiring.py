@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 
 from metersim.commands.handler import CommandHandler
 from metersim.commands.log import CommandLog, Inbound
 from metersim.config import MqttOutput, Scenario
 from metersim.config.commands import CommandsConfig
+from metersim.config.ids import IdSpace
 from metersim.errors import ConfigError
 from metersim.faults.meter import MeterFaults
 from metersim.group import GroupSimulator
@@ -76,6 +77,7 @@ def open_commands(
         replay=replay,
         calendars=[calendars_of(scenario, s) for s in simulators],
         service=service,
+        elsewhere=_elsewhere(scenario, simulators),
     )
     if replay is None and sink is not None:
         sink.listen(  # type: ignore[attr-defined]
@@ -84,6 +86,23 @@ def open_commands(
             lambda t, p, r, c: handler.receive(Inbound(t, p, r, c)),
         )
     return handler
+
+
+def _elsewhere(scenario: Scenario, simulators: Sequence[GroupSimulator]) -> Callable[[str], bool]:
+    """Whether a meter id is one of the fleet's meters that this run (a shard) does not hold."""
+    held = {s.group.name: s.attributes.meters for s in simulators}
+    if all(g.name in held and held[g.name].count == g.count for g in scenario.fleet):
+        return lambda meter_id: False
+    spaces = [(IdSpace.of(g), held.get(g.name)) for g in scenario.fleet]
+
+    def elsewhere(meter_id: str) -> bool:
+        for space, meters in spaces:
+            position = space.position_of(meter_id)
+            if position is not None:
+                return meters is None or not meters.start <= position < meters.stop
+        return False
+
+    return elsewhere
 
 
 def _quiet(topic: str, payload: bytes, qos: int, correlation: bytes | None) -> None:

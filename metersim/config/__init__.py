@@ -29,6 +29,7 @@ from metersim.config.outputs import (
     FileOutput,
     MqttOutput,
     Output,
+    ParquetOutput,
     StdoutOutput,
     TlsConfig,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "MeterGroup",
     "MqttOutput",
     "Output",
+    "ParquetOutput",
     "Problem",
     "PvConfig",
     "Scenario",

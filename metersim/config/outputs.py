@@ -1,4 +1,4 @@
-"""Where readings go: MQTT (with TLS), a JSON Lines file, standard output, or nowhere.
+"""Where readings go: MQTT (with TLS), a JSON Lines file, standard output, Parquet partitions, or nowhere.
 
 :data:`Output` is a union discriminated by ``type``.
 """
@@ -376,10 +376,21 @@ class StdoutOutput(Model):
     format: StreamFormat = Field("json", description=FORMAT_HELP)
 
 
+class ParquetOutput(Model):
+    """Readings as Hive-partitioned Parquet, from the numbers (docs/parquet.md); needs pyarrow. No events."""
+
+    type: Literal["parquet"]
+    path: str = Field(description="directory of the partitions date=YYYY-MM-DD/shard=K/ (made if missing)")
+    row_group_rows: StrictInt = Field(1_000_000, ge=1_000, le=100_000_000, description="rows per Parquet row group")
+    compression_level: StrictInt = Field(1, ge=1, le=22, description="zstd level: 1 is fastest, 22 smallest")
+
+    _path = field_validator("path")(no_nul)
+
+
 class DiscardOutput(Model):
     """Count readings and drop them: for benchmarks."""
 
     type: Literal["discard"]
 
 
-Output = Annotated[MqttOutput | FileOutput | StdoutOutput | DiscardOutput, Field(discriminator="type")]
+Output = Annotated[MqttOutput | FileOutput | StdoutOutput | ParquetOutput | DiscardOutput, Field(discriminator="type")]

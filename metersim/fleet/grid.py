@@ -4,7 +4,7 @@ Meters are placed on transformers in contiguous blocks of their index, so ids an
 deterministic, and no feeder straddles a chunk boundary (:data:`~metersim.streams.CHUNK`) unless it
 spans whole chunks: with at least as many feeders as chunks each chunk holds whole feeders (as many
 as its share of the meters, at least one), else each feeder holds whole chunks. A shard of whole
-chunks can therefore own whole feeders (:mod:`metersim.shards`). Inside such a segment the
+chunks can therefore own whole feeders (:mod:`metersim.scale.shards`). Inside such a segment the
 transformers share its meters as evenly as possible; a group of one chunk is one segment.
 
 A range of meters holds some transformers and feeders whole: only those get a grid-side meter in a

@@ -46,7 +46,9 @@ transforms. Energies are exact to the published three decimals: they come from t
 (Wh or litres), the CSV writes every energy column with exactly three decimals, and a Parquet float64 is the
 double nearest to that decimal (``f"{value:.3f}"`` gives back the CSV text). The temperature is rounded to
 2 decimals, the irradiance to 1. CSV needs nothing beyond the standard library; Parquet needs pyarrow
-(``pip install 'metersim[parquet]'``).
+(``pip install 'metersim[parquet]'``). Parquet goes out incrementally, in row groups of 250,000 rows (bounded
+memory), into one file (a path ending in ``.parquet``) or, for a path without that suffix and format Parquet,
+into Hive partitions laid out as the ``parquet`` output's (:func:`partitioned`, docs/parquet.md).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from __future__ import annotations
 import csv
 import os
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -65,6 +67,7 @@ from metersim.encoders.json import iso_column
 from metersim.engine import Observer
 from metersim.errors import ConfigError, MissingDependencyError, not_writable
 from metersim.records import Observation, ReadingBatch, Sent
+from metersim.sinks.parquet import DAY_S, clear_shard, final_part, next_part, partition_folder, temp_part
 
 COLUMNS = (
     "interval_end",
@@ -192,9 +195,11 @@ class TruthWriter(Observer):
     the rest is written with the readings that never went out marked unpublished.
     """
 
-    def __init__(self, path: str | os.PathLike[str], fmt: str = "csv", *, append: bool = False) -> None:
-        """``append`` continues an existing CSV ledger (a resumed run) instead of starting a new one."""
-        self.path, self.format, self.append = Path(path), fmt, append
+    def __init__(self, path: str | os.PathLike[str], fmt: str = "csv", *, append: bool = False, shard: int = 0) -> None:
+        """``append`` continues an existing CSV ledger (a resumed run) instead of starting a new one;
+        ``shard``: the folder ``shard=K`` of a partitioned Parquet ledger (:func:`partitioned`)."""
+        self.path, self.format, self.append, self.shard = Path(path), fmt, append, shard
+        self._days: dict[int, tuple[Any, Path]] = {}  # partitioned: UTC day -> (writer, its temporary path)
         self.rows = 0
         self._file: IO[str] | None = None
         self._csv: Any = None
@@ -218,6 +223,8 @@ class TruthWriter(Observer):
             require_pyarrow("writing the ledger as Parquet")
         self._open = True
         with _writing("ground truth", self.path):
+            if partitioned(self.path, self.format):
+                clear_shard(self.path, self.shard, keep_parts=False)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self.format == "csv":
                 header = not (self.append and self.path.exists() and self.path.stat().st_size > 0)
@@ -255,7 +262,17 @@ class TruthWriter(Observer):
             self._write(self._waiting.popleft())
         with _writing("ground truth", self.path):
             if self.format == "parquet" and self._open:
-                self._write_parquet()
+                try:
+                    self._write_parquet()
+                    for day in sorted(self._days):
+                        self._finish_day(day)
+                except OSError:
+                    for writer, temp in self._days.values():  # a reader never sees half a file
+                        with suppress(OSError):
+                            writer.close()
+                        temp.unlink(missing_ok=True)
+                    self._days.clear()
+                    raise
                 if self._parquet is not None:
                     self._parquet.close()
                     self._parquet = None
@@ -265,7 +282,7 @@ class TruthWriter(Observer):
         self._open = False
 
     def _write_parquet(self) -> None:
-        if not self._pending and self._parquet is not None:
+        if not self._pending and (self._parquet is not None or partitioned(self.path, self.format)):
             return
         import pyarrow.parquet as pq
 
@@ -274,11 +291,42 @@ class TruthWriter(Observer):
         else:  # a run without a single row: an empty file with the schema, as the CSV gets its header
             merged = {name: [] for name in COLUMNS}
         table = parquet_table(merged)
+        self._pending, self._pending_rows = [], 0
+        if partitioned(self.path, self.format):
+            self._write_days(table)
+            return
         if self._parquet is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._parquet = pq.ParquetWriter(self.path, table.schema)
         self._parquet.write_table(table)
-        self._pending, self._pending_rows = [], 0
+
+    def _write_days(self, table: Any) -> None:
+        """Rows into their UTC day's file; the days before the last row's are finished (rows come in interval
+        order: a row of a finished day, if ever, starts a new part)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        days = table.column("interval_end_s").to_numpy() // DAY_S
+        for day in np.unique(days).tolist():
+            if day not in self._days:
+                folder = partition_folder(self.path, day, self.shard)
+                folder.mkdir(parents=True, exist_ok=True)
+                temp = temp_part(folder, next_part(folder))
+                self._days[day] = (pq.ParquetWriter(temp, table.schema), temp)
+            self._days[day][0].write_table(table.filter(pa.array(days == day)))
+        for day in [d for d in self._days if d < int(days[-1])]:
+            self._finish_day(day)
+
+    def _finish_day(self, day: int) -> None:
+        writer, temp = self._days.pop(day)
+        writer.close()
+        os.replace(temp, final_part(temp))
+
+
+def partitioned(path: str | os.PathLike[str], fmt: str) -> bool:
+    """Whether a ledger is Parquet partitions ``PATH/date=YYYY-MM-DD/shard=K/part-NNNNN.parquet`` (``date``:
+    the UTC date of ``interval_end``): format Parquet and a path that does not end in ``.parquet``."""
+    return fmt == "parquet" and not str(path).endswith(".parquet")
 
 
 def parquet_schema() -> Any:

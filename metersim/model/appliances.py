@@ -86,6 +86,8 @@ def balanced_curves(shares: Array, interval_s: int, iterations: int = 200) -> Ar
 
 
 REFERENCE_METERS = 4096  # the fixed population behind fleet_correction
+RAW_CACHE_BYTES = 48 << 20  # Households keep each slot's raw modulation up to this size [bytes]
+_BLOCK = 8192  # meters per block of Households._daily_means: a block's sums stay in cache
 
 
 def fleet_correction(params: DiversityParams, slots: int, shapes: Array) -> Array:
@@ -156,6 +158,20 @@ class Households:
         self._events = event_kwh(interval_s)
         self._norm: Array | None = None
         self._correction = np.ones((9, slots))
+        # The hot path (modulation_at) reads every per-position table through one static index per meter,
+        # its position at slot 0, into the table written out twice ([slot:] is then the day rotated by
+        # slot): no modulo and no 2-D fancy index per interval.
+        self.slots = slots
+        self.base = (-np.asarray(shift_slots, dtype=np.int64)) % slots  # position at slot 0 [intervals]
+        self._curves2 = np.concatenate([self.archetype_curves, self.archetype_curves], axis=1).ravel()
+        self._curve_index = self.archetype * (2 * slots) + self.base
+        self._correction2 = np.concatenate([self._correction, self._correction], axis=1)
+        self._scratch = np.empty(len(a), dtype=np.float32)
+        # The raw modulation of a slot is the same every day: kept, when small enough, it is computed on
+        # the first day only.
+        small = slots * len(a) * 4 <= RAW_CACHE_BYTES
+        self._raw_by_slot: Array | None = np.empty((slots, len(a)), dtype=np.float32) if small else None
+        self._cached = [False] * slots
 
     @property
     def mean_event_kwh(self) -> float:
@@ -181,24 +197,77 @@ class Households:
         then by :func:`fleet_correction`, so that the fleet's mean shape is still the profile's."""
         self._norm = self._daily_means(shapes, shift_slots)
         self._correction = fleet_correction(self.params, shapes.shape[-1], shapes)
+        self._correction2 = np.concatenate([self._correction, self._correction], axis=1)
+
+    def modulation_at(self, slot: int, cell: int) -> Array:
+        """:meth:`modulation` (normalised, float32 [-]) at every meter's own position in ``slot``, as its
+        shift puts it; bit for bit the same numbers, from static indices (the hot path)."""
+        cache = self._raw_by_slot
+        if cache is not None and self._cached[slot]:
+            raw = cache[slot]
+        else:
+            raw = self._rhythm(slot, slice(None))
+            np.multiply(np.take(self._curves2[slot:], self._curve_index), raw, out=raw)
+            if cache is not None:
+                cache[slot] = raw
+                self._cached[slot] = True
+        if self._norm is None:
+            unnormalised: Array = raw.copy() if cache is not None else raw
+            return unnormalised
+        out: Array = np.divide(raw, self._norm[cell])
+        out /= np.take(self._correction2[cell, slot:], self.base)
+        return out
 
     def _daily_means(self, shapes: Array, shift_slots: Array) -> Array:
+        """(9, n) float32: each meter's daily mean of shape x raw modulation per cell [-].
+
+        Meters that share a shift share their positions, so they go together, in blocks, all slots at
+        once; each meter's sum still runs over t = 0, 1, ... in order, with the products of
+        :meth:`_raw`, so the numbers are those of a plain loop over t.
+        """
         cells = shapes.reshape(-1, shapes.shape[-1])  # (9, slots)
         slots = cells.shape[1]
-        total = np.zeros((len(cells), len(self.archetype)))
-        for t in range(slots):
-            positions = (t - shift_slots) % slots
-            total += cells[:, positions] * self._raw(t, positions)[None, :]
-        out: Array = (total / slots).astype(np.float32)  # (9, n)
+        basis = np.stack([self._basis(t) for t in range(slots)], axis=1).astype(np.float32)  # (2K, slots)
+        base = (-np.asarray(shift_slots, dtype=np.int64)) % slots
+        order = np.argsort(base, kind="stable")
+        bounds = np.flatnonzero(np.diff(base[order])) + 1
+        out = np.empty((len(cells), len(self.archetype)), dtype=np.float32)
+        for same in np.split(order, bounds):
+            rotation = (np.arange(slots) + base[same[0]]) % slots  # position of slot t
+            cell_at = cells[:, rotation]  # (9, slots)
+            for lo in range(0, len(same), _BLOCK):
+                rows = same[lo : lo + _BLOCK]
+                raw = np.tile(-self.log_mean[rows], (slots, 1))  # (slots, block) float32
+                for row, value in zip(self.coefficients[:, rows], basis, strict=True):
+                    raw += value[:, None] * row[None, :]
+                np.exp(raw, out=raw)
+                raw *= self.archetype_curves[self.archetype[rows]][:, rotation].T
+                total, product = np.zeros((len(cells), len(rows))), np.empty((len(cells), len(rows)))
+                raw64 = raw.astype(np.float64)  # (exactly) once, not in every product
+                for t in range(slots):
+                    total += np.multiply(cell_at[:, t : t + 1], raw64[t], out=product)
+                out[:, rows] = total / slots
+        return out
+
+    def _basis(self, slot: int) -> Array:
+        """cos and sin of each harmonic at the middle of ``slot`` (float64, 2K)."""
+        angle = self.omega * (slot + 0.5)
+        out: Array = np.concatenate([np.cos(angle), np.sin(angle)])
+        return out
+
+    def _rhythm(self, slot: int, rows: slice) -> Array:
+        """exp(personal rhythm) [-] of meters ``rows`` in ``slot``, float32; its own scratch-free array."""
+        basis = self._basis(slot)
+        personal = -self.log_mean[rows]
+        scratch = self._scratch[: len(personal)]
+        for row, value in zip(self.coefficients, basis, strict=True):
+            np.multiply(row[rows], np.float32(value), out=scratch)
+            personal += scratch
+        out: Array = np.exp(personal, out=personal)
         return out
 
     def _raw(self, slot: int, positions: Array) -> Array:
-        angle = self.omega * (slot + 0.5)
-        basis = np.concatenate([np.cos(angle), np.sin(angle)])
-        personal = -self.log_mean
-        for row, value in zip(self.coefficients, basis, strict=True):
-            personal += np.float32(value) * row
-        out: Array = self.archetype_curves[self.archetype, positions] * np.exp(personal)
+        out: Array = self.archetype_curves[self.archetype, positions] * self._rhythm(slot, slice(None))
         return out
 
     def events_kwh(self, rng: np.random.Generator, rate: Array) -> Array:
@@ -210,15 +279,26 @@ class Households:
         (uniform again) picks the kind and, by where it falls in that kind's share, a power of 0.7-1.3 x.
         """
         u = rng.random(len(rate))
-        p0 = np.exp(-rate)
-        counts = (u > p0).astype(np.int64) + (u > p0 * (1.0 + rate))
         out = np.zeros(len(rate))
-        hit = np.flatnonzero(counts)
-        if len(hit):
-            cum, energy = self._events
-            v = (u[hit] - p0[hit]) / (1.0 - p0[hit])
-            kind = np.searchsorted(cum, v, side="right").clip(0, len(energy) - 1)
-            low = np.where(kind > 0, cum[kind - 1], 0.0)
-            within = np.clip((v - low) / (cum[kind] - low), 0.0, 1.0)
-            out[hit] = counts[hit] * energy[kind] * (0.7 + 0.6 * within)
+        hit, energy = self.events_from(u, -rate)
+        out[hit] = energy
         return out
+
+    def events_from(self, u: Array, neg_rate: Array) -> tuple[Array, Array]:
+        """:meth:`events_kwh` from the uniforms ``u`` drawn already and the negated rates ``-rate``
+        [1/interval] (negating a product is exact: the caller folds it into a factor and saves a pass):
+        the rows that have events, and their energy [kWh]."""
+        p0 = np.exp(neg_rate)
+        hit = np.flatnonzero(u > p0)
+        if not len(hit):
+            return hit, np.zeros(0)
+        # Only a hit can have a second event (u > P(0) (1 + rate) >= P(0)): count it for the hits alone.
+        p0_hit, u_hit = p0[hit], u[hit]
+        counts = (u_hit > p0_hit * (1.0 - neg_rate[hit])).astype(np.int64) + 1
+        cum, energy = self._events
+        v = (u_hit - p0_hit) / (1.0 - p0_hit)
+        kind = np.searchsorted(cum, v, side="right").clip(0, len(energy) - 1)
+        low = np.where(kind > 0, cum[kind - 1], 0.0)
+        within = np.clip((v - low) / (cum[kind] - low), 0.0, 1.0)
+        out: Array = counts * energy[kind] * (0.7 + 0.6 * within)
+        return hit, out

@@ -34,11 +34,11 @@ from metersim._array import Array
 from metersim.calendar import day_types, days_of_year, seasons
 from metersim.model import solar
 from metersim.model.appliances import DiversityParams, Households
-from metersim.model.noise import LognormalAR1
+from metersim.model.noise import LognormalAR1, Reseeded
 from metersim.model.shapes import HOT_WATER, day_energy, dynamisation, fixed_shape, shape_table
 from metersim.model.thermal import ThermalLoad, ThermalParams
 from metersim.model.weather import Weather
-from metersim.streams import MeterRange, Stream, draw
+from metersim.streams import MeterRange, Stream
 from metersim.timebase import SECONDS_PER_DAY, local_months, local_year, year_days
 
 DAYS_PER_YEAR = 365.2425
@@ -76,6 +76,20 @@ class ElectricityStep:
     load_milli: Array  # true consumption
     import_milli: Array  # energy drawn from the grid
     export_milli: Array | None  # energy fed to the grid (None without PV in the group)
+
+
+@dataclass(frozen=True)
+class _Day:
+    """One local day of one model: its calendar cell and the per-meter factors that hold all day."""
+
+    local_day: int
+    year: int
+    cell: int  # season x 3 + day type
+    mixed2: Array  # the smooth shape with hot water, per position, written out twice [-]
+    smooth: Array  # the season's and day type's shape without hot water, per position [-]
+    swh_off: float  # 1 - a solar water heater's fraction on this day [-]
+    level_scale: Array  # per meter: the base energy of one interval of this day [kWh]
+    neg_rate_scale: Array  # per meter: minus the appliance events' rate per unit of shape [1/interval]
 
 
 @lru_cache(maxsize=256)
@@ -178,7 +192,10 @@ class ElectricityModel:
         self.pv_index = pv.rows if pv is not None else np.zeros(0, dtype=np.int64)
         self.swh_index = np.flatnonzero(has_swh)
         self.noise = LognormalAR1(seed, key, meters, params.noise_sigma, params.noise_phi, first_interval)
+        self._spikes = Reseeded(seed, Stream.SPIKES, key, meters)
         self._base_scales: dict[int, Array] = {}
+        self._today: _Day | None = None
+        self._positions2 = np.tile(np.arange(self.slots), 2)  # [slot:][base] = each meter's position
 
     def base_kwh(self, year: int) -> float:
         """Annual energy [kWh] of the smooth base of a scale-1 meter of mean propensity without cooling or
@@ -204,40 +221,67 @@ class ElectricityModel:
         assert self.weather is not None and self.params.solar_water_heater is not None
         return solar.solar_water_heater_fraction_on(self.weather, local_day, self.params.solar_water_heater)
 
-    def step(self, start_s: int, local_start_s: int, interval_index: int) -> ElectricityStep:
-        """Advance one interval that starts at ``start_s`` (UTC) = ``local_start_s`` (local) [s]."""
-        params, n = self.params, self.meters.count
-        interval_s = params.interval_s
-        local_day = local_start_s // SECONDS_PER_DAY
+    def _day(self, local_day: int) -> _Day:
+        """What stays fixed over one local day (computed at its first interval; the engine steps in time order)."""
+        day = self._today
+        if day is not None and day.local_day == local_day:
+            return day
+        params = self.params
         year = local_year(local_day)
         first, factors, season_of, type_of = _year_table(params.profile, params.monthly_factors, self.country, year)
         f = float(factors[local_day - first])
         season, day_type = int(season_of[local_day - first]), int(type_of[local_day - first])
-        level = self.base_kwh(year) * interval_s / (SECONDS_PER_DAY * DAYS_PER_YEAR) * f
-        base_scale = self._base_scale(year)  # sizes the year's cooling and heating too
-        slot = (local_start_s % SECONDS_PER_DAY) // interval_s
-        positions = (slot - self.shift_slots) % self.slots
-        shape = shape_table(params.profile, interval_s)[season, day_type][positions]
+        level = self.base_kwh(year) * params.interval_s / (SECONDS_PER_DAY * DAYS_PER_YEAR) * f
+        smooth = shape_table(params.profile, params.interval_s)[season, day_type]
         w = params.hot_water_share
-        if w > 0:
-            hot_water = fixed_shape(HOT_WATER, interval_s)[positions]
-            if len(self.swh_index):
-                hot_water = hot_water.copy()
-                hot_water[self.swh_index] *= 1.0 - self._swh_fraction_on(local_day)
-            shape = (1.0 - w) * shape + w * hot_water
-        if params.diversity.enabled:
-            shape = shape * self.households.modulation(slot, positions, season * 3 + day_type)
+        mixed = (1.0 - w) * smooth + w * fixed_shape(HOT_WATER, params.interval_s) if w > 0 else smooth
+        swh_off = 1.0 - self._swh_fraction_on(local_day) if w > 0 and len(self.swh_index) else 1.0
+        day = self._today = _Day(
+            local_day=local_day,
+            year=year,
+            cell=season * 3 + day_type,
+            mixed2=np.concatenate([mixed, mixed]),
+            smooth=smooth,
+            swh_off=swh_off,
+            # = level x base_scale, (event_rate f) x propensity_scale, negated: each a pass saved per interval
+            level_scale=level * self._base_scale(year),  # sizes the year's cooling and heating too
+            neg_rate_scale=-((self.event_rate * f) * self.propensity_scale),
+        )
+        return day
 
-        load = level * base_scale * shape * self.noise.step(interval_index)
+    def step(self, start_s: int, local_start_s: int, interval_index: int) -> ElectricityStep:
+        """Advance one interval that starts at ``start_s`` (UTC) = ``local_start_s`` (local) [s].
+
+        Every product is taken in the order of the formula in the module docstring, and with the same
+        dtypes, so that in-place operations and the tables of :meth:`_day` change no bit of the result.
+        """
+        params, n = self.params, self.meters.count
+        interval_s = params.interval_s
+        day = self._day(local_start_s // SECONDS_PER_DAY)
+        slot = (local_start_s % SECONDS_PER_DAY) // interval_s
+        base = self.households.base  # each meter's position at slot 0: (slot - shift) % slots = base + slot
+        shape = np.take(day.mixed2[slot:], base)  # the smooth shape with hot water mixed in [-]
+        w = params.hot_water_share
+        if w > 0 and len(self.swh_index):  # solar water heaters take their part of the hot water
+            positions = np.take(self._positions2[slot:], base[self.swh_index])
+            hot_water = fixed_shape(HOT_WATER, interval_s)[positions] * day.swh_off
+            shape[self.swh_index] = (1.0 - w) * day.smooth[positions] + w * hot_water
+        if params.diversity.enabled:
+            shape *= self.households.modulation_at(slot, day.cell)
+
+        load = day.level_scale * shape
+        load *= self.noise.step(interval_index)
         if self.event_rate > 0:
-            rate = (self.event_rate * f) * self.propensity_scale * shape
-            load = load + self._events(rate, interval_index)
+            self._add_events(load, day.neg_rate_scale * shape, interval_index)
         if self.thermal:
             assert self.weather is not None
             temperature = float(self.weather.temperature_c(np.array([start_s + interval_s // 2]))[0])
-            for thermal in self.thermal:
-                load = load + thermal.step(temperature, positions, self.scale, interval_index, year)
-        load_milli = np.rint(load * 1000).astype(np.int64)
+            running = [thermal for thermal in self.thermal if thermal.active(temperature)]  # else all zero
+            positions = np.take(self._positions2[slot:], base) if running else base
+            for thermal in running:
+                load += thermal.step(temperature, positions, self.scale, interval_index, day.year)
+        milli = load * 1000
+        load_milli = np.rint(milli, out=milli).astype(np.int64)
         if params.pv_performance_ratio is None:
             return ElectricityStep(load_milli, load_milli, None)
         import_milli = load_milli.copy()
@@ -248,17 +292,12 @@ class ElectricityModel:
             export_milli[self.pv_index] = np.rint(exported * 1000).astype(np.int64)
         return ElectricityStep(load_milli, import_milli, export_milli)
 
-    def _events(self, rate: Array, interval_index: int) -> Array:
-        """Appliance-event energy [kWh] per meter, each chunk from its own addressable stream."""
-        offset = [0]
-
-        def sample(rng: np.random.Generator, k: int) -> Array:
-            lo = offset[0]
-            offset[0] += k
-            return self.households.events_kwh(rng, rate[lo : lo + k])
-
-        energy: Array = draw(self.seed, Stream.SPIKES, self.key, self.meters, interval_index, sample)
-        return energy * (self.params.spike_kw / EVENT_KW)
+    def _add_events(self, load: Array, neg_rate: Array, interval_index: int) -> None:
+        """Add appliance-event energy [kWh] to ``load``, each chunk's uniforms from its own addressable stream;
+        ``neg_rate`` is minus the events' rate per meter [1/interval]."""
+        u = self._spikes.uniform(interval_index)
+        hit, energy = self.households.events_from(u, neg_rate)
+        load[hit] += energy * (self.params.spike_kw / EVENT_KW)
 
     def _net_pv(self, load_kwh: Array, start_s: int, interval_s: int) -> tuple[Array, Array]:
         """Import and export [kWh] of PV meters, netting load and generation every few minutes."""

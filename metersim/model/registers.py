@@ -93,6 +93,17 @@ class Registers:
         self.converted = self.total.copy() if converted_mask is not None else None
         # Exact converted volume minus the converted register [thousandths], float64 in [-0.5, 0.5].
         self.converted_carry = np.zeros(n, dtype=np.float64) if converted_mask is not None else None
+        self._rolled: dict[str, Array] = {}
+        self._roll_over()
+
+    _ROLLED = ("total", "bands", "export_total", "export_bands", "converted")
+
+    def _roll_over(self) -> None:
+        """(Re)compute the published values ``register % wrap`` from the registers: an integer division per
+        value, which :meth:`add` then spares each interval by adding to them too."""
+        self._rolled = {
+            name: values % self.wrap for name in self._ROLLED if (values := getattr(self, name)) is not None
+        }
 
     def add(
         self,
@@ -108,33 +119,47 @@ class Registers:
         ``converted_milli`` is the interval's converted volume, unrounded [thousandths, float]: the
         register advances by the change of the rounded cumulative and carries the rest.
         """
+        rolled = self._rolled
         self.total += import_milli
+        rolled["total"] += import_milli
         if self.bands is not None:
             _add_to_bands(self.bands, band, import_milli)
+            _add_to_bands(rolled["bands"], band, import_milli)
         if export_milli is not None and self.export_total is not None:
             self.export_total += export_milli
+            rolled["export_total"] += export_milli
             if self.export_bands is not None:
                 _add_to_bands(self.export_bands, band, export_milli)
+                _add_to_bands(rolled["export_bands"], band, export_milli)
         if converted_milli is not None and self.converted is not None and self.converted_carry is not None:
             exact = self.converted_carry + converted_milli
             # exact >= -0.5, so the step is never negative: the register never runs backwards.
             step = np.rint(exact).astype(np.int64)
             self.converted += step
+            rolled["converted"] += step
             self.converted_carry[...] = exact - step
 
     def read(self) -> RegisterValues:
         """The registers as published: rolled over, copies that later intervals do not change."""
-        wrap = self.wrap
+        wrap, rolled = self.wrap, self._rolled
 
-        def rolled(values: Array | None) -> Array | None:
-            return values % wrap if values is not None else None
+        def published(name: str) -> Array | None:
+            values = rolled.get(name)
+            if values is None:
+                return None
+            if values.size and (values.max() >= wrap or values.min() < 0):  # rare: a register rolled over
+                np.remainder(getattr(self, name), wrap, out=values)
+            copy: Array = values.copy()
+            return copy
 
+        total = published("total")
+        assert total is not None
         return RegisterValues(
-            total=self.total % wrap,
-            bands=rolled(self.bands),
-            export_total=rolled(self.export_total),
-            export_bands=rolled(self.export_bands),
-            converted=rolled(self.converted),
+            total=total,
+            bands=published("bands"),
+            export_total=published("export_total"),
+            export_bands=published("export_bands"),
+            converted=published("converted"),
             converted_mask=self.converted_mask,
         )
 
@@ -161,6 +186,7 @@ class Registers:
             if current is None or current.shape != values.shape:
                 raise ValueError(f"register {name!r} of shape {values.shape} does not fit these meters")
             current[...] = values
+        self._roll_over()
 
 
 def _add_to_bands(bands: Array, band: int | Array, milli: Array) -> None:

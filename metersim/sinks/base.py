@@ -38,11 +38,15 @@ class Outbox:
     meter id, or its concentrator's id; an output with one connection per sender (``connections:
     per-meter`` or ``per-concentrator``) publishes each message on its sender's connection. None: the
     outbox has no senders (tests, benchmarks); such an output then uses one connection.
+
+    ``lines`` (a stream's view: file, stdout) are the payloads as JSON Lines blocks, each payload
+    followed by a newline. A format that renders such blocks itself (JSON) gives ``lines``, so a
+    stream writes them without the payloads ever being split apart and joined again.
     """
 
     __slots__ = (
-        "_count", "_payloads", "_payloads_of", "_senders", "_senders_of", "_topics", "_topics_of",
-        "retain", "user_properties",
+        "_count", "_lines", "_lines_of", "_payloads", "_payloads_of", "_senders", "_senders_of", "_topics",
+        "_topics_of", "retain", "user_properties",
     )  # fmt: skip
 
     def __init__(
@@ -54,8 +58,11 @@ class Outbox:
         user_properties: UserProperties = (),
         retain: bool | None = None,
         senders: Callable[[], list[str]] | None = None,
+        lines: Callable[[], list[bytes]] | None = None,
     ) -> None:
         self._count = count
+        self._lines_of = lines
+        self._lines: list[bytes] | None = None
         self._payloads_of = payloads
         self._topics_of = topics
         self._senders_of = senders
@@ -74,6 +81,25 @@ class Outbox:
         if self._payloads is None:
             self._payloads = self._payloads_of()
         return self._payloads
+
+    @property
+    def lines(self) -> list[bytes]:
+        """The payloads as JSON Lines blocks [UTF-8 text]: every payload followed by ``\\n``, in order.
+
+        The format's own blocks when it renders them (asked once) and the payloads were not asked
+        first; else the payloads joined (the blocks an encoder kept with them, when it did:
+        :class:`~metersim.encoders.json_text.Payloads`); ``[]`` for no payloads.
+        """
+        if self._lines is None:
+            if self._lines_of is not None and self._payloads is None:
+                self._lines = self._lines_of()
+            else:
+                payloads = self.payloads
+                blocks: list[bytes] | None = getattr(payloads, "blocks", None)
+                if blocks is None:
+                    blocks = [b"\n".join(payloads) + b"\n"] if payloads else []
+                self._lines = blocks
+        return self._lines
 
     @property
     def topics(self) -> list[str]:

@@ -7,6 +7,7 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 from metersim.config import DiscardOutput, FileOutput, MqttOutput, Output, StdoutOutput
+from metersim.config.outputs import ParquetOutput
 from metersim.sinks.base import Sink
 from metersim.sinks.discard import DiscardSink
 from metersim.sinks.file import FileSink
@@ -24,6 +25,7 @@ def open_sink(
     resume: bool = False,
     content_type: str | None = None,
     session: Session | None = None,
+    shard: int = 0,
 ) -> Sink:
     """Create and open the sink for one output; ``stack`` closes it (and any embedded broker).
 
@@ -32,6 +34,8 @@ def open_sink(
     MQTT 5 Content Type; other sinks (and MQTT 3.1.1) ignore it.
     ``session``: a per-connection lifecycle for MQTT (will, messages after CONNACK and before close,
     :mod:`metersim.sinks.mqtt.session`); other sinks ignore it.
+    ``shard``: the shard this process runs; Parquet writes its files under ``shard=K`` so that the
+    shards of a run share one directory; other sinks ignore it.
 
     MQTT with ``connections: single`` is an :class:`~metersim.sinks.mqtt.MqttSink`; with
     ``per-concentrator`` or ``per-meter`` a :class:`~metersim.sinks.mqtt.ManyMqttSink` (one connection
@@ -54,6 +58,16 @@ def open_sink(
         sink = FileSink(output.path, append=resume)
     elif isinstance(output, StdoutOutput):
         sink = StdoutSink()
+    elif isinstance(output, ParquetOutput):
+        from metersim.sinks.parquet import ParquetSink  # pyarrow is only imported when Parquet is used
+
+        sink = ParquetSink(
+            output.path,
+            shard=shard,
+            row_group_rows=output.row_group_rows,
+            compression_level=output.compression_level,
+            append=resume,
+        )
     elif isinstance(output, DiscardOutput):
         sink = DiscardSink()
     else:  # pragma: no cover - the config union is exhaustive

@@ -32,14 +32,13 @@ class StdoutSink(SinkBase):
 
     def send(self, outbox: Outbox) -> None:
         stream = self._stream or sys.stdout.buffer
-        payloads = outbox.payloads
-        count = len(payloads)
+        count = len(outbox)
         self.stats.accepted += count
         if self._failed:
             self.stats.errors += count
             raise not_writable("to", "stdout", OSError("an earlier write failed"))
         try:
-            _write(stream, b"\n".join(payloads) + b"\n")
+            _write(stream, outbox.lines)
         except OSError as exc:
             # Lines of this outbox may be half-written: none of them counts as written.
             self._failed = True
@@ -52,16 +51,18 @@ class StdoutSink(SinkBase):
         return None
 
 
-def _write(stream: BinaryIO, data: bytes) -> None:
-    """Hand ``data`` to the OS: straight to the file descriptor when there is one, so that a failed
-    write leaves nothing in Python's buffer for the interpreter's last flush to fail on again."""
+def _write(stream: BinaryIO, blocks: list[bytes]) -> None:
+    """Hand ``blocks`` to the OS, in order: straight to the file descriptor when there is one, so that a
+    failed write leaves nothing in Python's buffer for the interpreter's last flush to fail on again."""
     try:
         fd = stream.fileno()
     except (AttributeError, ValueError, io.UnsupportedOperation):
-        stream.write(data)
+        for block in blocks:
+            stream.write(block)
         stream.flush()
         return
     stream.flush()  # whatever else was written to the stream goes first
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    for block in blocks:
+        view = memoryview(block)
+        while view:
+            view = view[os.write(fd, view) :]

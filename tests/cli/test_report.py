@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_cli import assert_user_error, file_scenario, metersim, write
-from tests.test_report import B_HISTOGRAM, _report_dict
+from tests.scale.test_merge import B_HISTOGRAM, _report_dict
 
 
 def _write_json(path: Path, data: object) -> str:

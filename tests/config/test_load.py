@@ -48,7 +48,7 @@ def test_output_paths_carry_no_union_tag():
         "outputs[0].url: expected mqtt://host[:port], mqtts://host[:port] or \"embedded\", got 'http://x'",
         "outputs[0].tls: give both `cert_file` and `key_file`, or neither",
         "outputs[1].x: unknown key",
-        "outputs[2]: unknown type 'bogus'; must be one of mqtt, file, stdout, discard",
+        "outputs[2]: unknown type 'bogus'; must be one of mqtt, file, stdout, parquet, discard",
     ]
 
 

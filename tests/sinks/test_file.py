@@ -1,5 +1,9 @@
+import errno
+import os
+
 import pytest
 
+from metersim.encoders.json_text import Payloads
 from metersim.errors import OutputNotWritableError
 from metersim.sinks.base import Outbox
 from metersim.sinks.file import FileSink
@@ -100,3 +104,65 @@ def test_a_resumed_file_that_fills_is_cut_back_to_its_last_complete_line(tmp_pat
     sink.close()
     assert path.read_bytes() == b"old1\nold2\n"
     assert (sink.stats.accepted, sink.stats.acknowledged, sink.stats.errors) == (1, 0, 1)
+
+
+def test_a_disk_that_fills_inside_a_later_block_keeps_the_complete_lines_and_counts_them(tmp_path, monkeypatch):
+    written, write = [0], os.write
+
+    def filling(fd, data):  # 6 more bytes in all: "c\nd\nee", then the disk is full
+        if written[0] >= 6:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        n = write(fd, bytes(data)[: 6 - written[0]])
+        written[0] += n
+        return n
+
+    path = tmp_path / "out.jsonl"
+    sink = FileSink(path)
+    sink.open()
+    big = Payloads([b"c\nd\n" + b"e" * 200_000 + b"\n", b"f\n"])  # a block over the write size, then a small one
+    monkeypatch.setattr("metersim.sinks.file.os.write", filling)
+    sink.send(Outbox.of([], big))
+    with pytest.raises(OutputNotWritableError, match="No space left on device"):
+        sink.flush()
+    sink.close()
+    assert path.read_bytes() == b"c\nd\n"
+    assert (sink.stats.accepted, sink.stats.acknowledged, sink.stats.errors) == (4, 2, 2)
+
+
+def test_a_file_writes_an_outboxs_lines_and_counts_its_messages(tmp_path):
+    """A format that renders JSON Lines (JSON) hands the file its blocks: nothing is split or joined."""
+    asked = []
+
+    def payloads() -> list[bytes]:
+        raise AssertionError("a file must not ask for the payloads when the outbox has lines")
+
+    def lines() -> list[bytes]:
+        asked.append(1)
+        return [b'{"a":1}\n{"a":2}\n', b'{"a":3}\n']
+
+    path = tmp_path / "out.jsonl"
+    with FileSink(path) as sink:
+        sink.send(Outbox(3, payloads, lambda: [], lines=lines))
+        sink.send(Outbox.of([], [b"x", b"y"]))  # a format without lines: its payloads joined
+        sink.send(Outbox.of([], []))
+    assert path.read_bytes() == b'{"a":1}\n{"a":2}\n{"a":3}\nx\ny\n'
+    assert asked == [1]
+    assert (sink.stats.accepted, sink.stats.acknowledged, sink.stats.errors) == (5, 5, 0)
+
+
+def test_an_outbox_asked_for_payloads_first_gives_their_lines():
+    """Once the payloads exist (an MQTT output asked first) the lines come from them, not a second encoding."""
+    blocks = [b"a\nbb\n", b"c\n"]
+
+    def never() -> list[bytes]:
+        raise AssertionError("the payloads were there: no second rendering")
+
+    kept = Outbox(3, lambda: Payloads(blocks), lambda: [], lines=never)
+    assert kept.payloads == [b"a", b"bb", b"c"]
+    assert kept.lines is kept.payloads.blocks  # type: ignore[attr-defined]
+    plain = Outbox(2, lambda: [b"a", b"b"], lambda: [], lines=never)
+    assert plain.payloads == [b"a", b"b"] and plain.lines == [b"a\nb\n"]
+    asked = []
+    once = Outbox(1, lambda: [b"z"], lambda: [], lines=lambda: asked.append(1) or [b"z\n"])
+    assert once.lines == once.lines == [b"z\n"] and asked == [1]
+    assert Outbox.of([], []).lines == []

@@ -1,8 +1,8 @@
 """Publish each reading as one MQTT message (paho-mqtt 2.x, MQTT 3.1.1 or 5).
 
-The sink drives paho's network loop itself, in the caller's thread (faster than ``loop_start()``,
-and backpressure is simple): a :class:`Connection` (connect, reconnect, give up), a :class:`Flow`
-(pace, publish, count) and a :class:`Waiter` (sleep on the socket with a selector).
+The sink drives paho's network loop itself, in the caller's thread (faster than ``loop_start()``, and backpressure is
+simple): a :class:`Connection` (connect, reconnect, give up), a :class:`Flow` (pace, publish, count) and a
+:class:`Waiter` (sleep on the socket with a selector).
 
 Delivery rules:
 
@@ -18,16 +18,15 @@ Delivery rules:
   ``flush()`` raise :class:`Interrupted`, ``close()`` returns at once (a TCP connect or TLS handshake
   under way still runs up to ``connect_timeout_s``).
 
-MQTT 5 (``protocol: "5"``): every message carries the factory's Content Type, the outbox's user
-properties and ``message_expiry_s`` (:mod:`~metersim.sinks.mqtt.properties`). The first CONNECT
-starts clean, later ones resume the session (kept ``session_expiry_s``, so QoS 2 resumes with
-PUBREL); a clean close ends it. Topic aliases are not used: paho re-sends stored messages after a
-reconnect as published, and an alias is void on a new connection.
+MQTT 5 (``protocol: "5"``): every message carries the factory's Content Type, the outbox's user properties and
+``message_expiry_s`` (:mod:`~metersim.sinks.mqtt.properties`). The first CONNECT starts clean, later ones resume the
+session (kept ``session_expiry_s``, so QoS 2 resumes with PUBREL); a clean close ends it. Topic aliases are not used:
+paho re-sends stored messages after a reconnect as published, and an alias is void on a new connection.
 
-The retained status (``status_topic``) is one :class:`~metersim.sinks.mqtt.session.Session`; the
-caller may pass one more (``session=``), whose will wins. :meth:`MqttSink.listen` subscribes to
-commands for the meters and :meth:`MqttSink.respond` answers them (:mod:`~metersim.sinks.mqtt.listen`).
-This sink is ``connections: single``; :class:`~metersim.sinks.mqtt.topology.ManyMqttSink` has many.
+The retained status (``status_topic``) is one :class:`~metersim.sinks.mqtt.session.Session`; the caller may pass one
+more (``session=``), whose will wins. :meth:`MqttSink.listen` subscribes to commands for the meters and
+:meth:`MqttSink.respond` answers them (:mod:`~metersim.sinks.mqtt.listen`). This sink is ``connections: single``;
+:class:`~metersim.sinks.mqtt.topology.ManyMqttSink` has many.
 """
 
 from __future__ import annotations
@@ -66,11 +65,9 @@ class MqttSink(SinkBase):
     log
         Receives one human-readable line per connection state change. Never receives credentials.
     content_type
-        MQTT 5 Content Type of every payload (``application/json`` for ``format: json``); None for
-        none. Not sent on 3.1.1.
+        MQTT 5 Content Type of every payload (``application/json`` for ``format: json``); None for none.
     session
-        A lifecycle of the connection besides the retained status (its will wins over the status's):
-        see :mod:`~metersim.sinks.mqtt.session`.
+        A lifecycle besides the retained status (its will wins): :mod:`~metersim.sinks.mqtt.session`.
     """
 
     name = "mqtt"
@@ -98,6 +95,7 @@ class MqttSink(SinkBase):
         self._log = log or _ignore
         self._warned_insecure = False
         self._conn: Connection | None = None
+        self._losses_before = 0  # connections lost (after they were up) by connections now closed
         self._waiter: Waiter | None = None
         self._closed = False
         self._flow = Flow(
@@ -129,6 +127,11 @@ class MqttSink(SinkBase):
         return self._conn
 
     @property
+    def reconnects(self) -> int:
+        """Connections lost after they were up (each then retried), over the sink's life, closed ones too."""
+        return self._losses_before + (self._conn.losses if self._conn is not None else 0)
+
+    @property
     def topic(self) -> str:
         """The output's topic template: the topics of this sink's messages are rendered from it."""
         return self.output.topic
@@ -145,11 +148,8 @@ class MqttSink(SinkBase):
         return f"MqttSink({self.describe()}, {state.value})"
 
     def open(self) -> None:
-        """Connect and wait for the broker's CONNACK, up to ``connect_timeout_s``.
-
-        Raises BrokerUnreachableError (refused, timed out, unknown host, CONNACK refusal),
-        TlsError (unusable TLS files, failed handshake) or Interrupted.
-        """
+        """Connect and wait for the broker's CONNACK, up to ``connect_timeout_s``. Raises BrokerUnreachableError
+        (refused, timed out, unknown host, CONNACK refusal), TlsError (TLS files, handshake) or Interrupted."""
         if self._conn is not None:
             return
         if self._closed:
@@ -223,11 +223,8 @@ class MqttSink(SinkBase):
             self._service()
 
     def flush(self) -> None:
-        """Wait until every accepted message is acknowledged (QoS >= 1) or written (QoS 0).
-
-        Reconnects as needed, for up to ``drain_timeout_s``; then raises DeliveryError. Raises
-        Interrupted after ``interrupt()``.
-        """
+        """Wait until every accepted message is acknowledged (QoS >= 1) or written (QoS 0), reconnecting as
+        needed for up to ``drain_timeout_s``; then raises DeliveryError. Raises Interrupted after ``interrupt()``."""
         if self._interrupted:
             raise self._stop_now()
         conn = self._conn
@@ -269,6 +266,7 @@ class MqttSink(SinkBase):
             conn, waiter = self._conn, self._waiter
             self._conn = self._waiter = None
             if conn is not None:
+                self._losses_before += conn.losses
                 if waiter is not None and not self._interrupted and self._say_offline(conn, waiter):
                     conn.close(end_session_properties() if self.mqtt5 else None)
                 else:
@@ -352,6 +350,7 @@ class MqttSink(SinkBase):
         conn, waiter = self._conn, self._waiter
         self._conn = self._waiter = None
         if conn is not None:
+            self._losses_before += conn.losses
             conn.abort()
         if waiter is not None:
             waiter.close()

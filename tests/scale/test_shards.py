@@ -17,7 +17,7 @@ from metersim.errors import ConfigError
 from metersim.fleet.grid import build_topology
 from metersim.ledger.bill_files import write_bills
 from metersim.ledger.billing import BillObserver
-from metersim.shards import Shard, cuts, plan, shard_scenario
+from metersim.scale.shards import Shard, cuts, plan, shard_scenario
 from metersim.simulation import Simulation
 from metersim.streams import CHUNK
 from tests.conftest import ROOT
@@ -167,3 +167,25 @@ def test_an_empty_shard_runs_and_reports_no_meters(tmp_path):
     assert report.status == "completed" and report.meters == 0 and report.readings_generated == 0
     assert (tmp_path / f"q.{Shard(empty, 7).tag}.jsonl").read_text() == ""
     assert json.loads(report.to_json())["meters"] == 0
+
+
+def test_shards_share_one_parquet_folder_and_its_rows_are_the_single_runs(tmp_path):
+    duckdb = pytest.importorskip("duckdb")
+    data = yaml.safe_load((ROOT / "configs" / "lahore-feeder.yaml").read_text())
+    data["fleet"][0]["count"], data["fleet"][1]["count"] = 2 * CHUNK + 900, CHUNK + 700
+    data["simulation"] |= {"duration": "2h", "speed": "max"}
+    data["truth"] = None
+
+    def rows(folder: Path) -> list[tuple]:
+        files = f"read_parquet('{folder}/**/*.parquet', hive_partitioning=true, union_by_name=true)"
+        query = f"SELECT * EXCLUDE (shard) FROM {files}"
+        return sorted(duckdb.sql(query).fetchall(), key=repr)
+
+    for name, shards in (("single", None), ("sharded", 3)):
+        data["outputs"] = [{"type": "parquet", "path": str(tmp_path / name)}]
+        scenario = parse_scenario(data)
+        for k in range(shards or 1):
+            Simulation(scenario, shard=Shard(k, shards) if shards else None).run()
+    assert sorted(p.name for p in (tmp_path / "sharded").glob("date=*/shard=*")) == ["shard=0", "shard=1", "shard=2"]
+    single = rows(tmp_path / "single")
+    assert len(single) > 0 and rows(tmp_path / "sharded") == single

@@ -13,8 +13,8 @@ most one contiguous range of each group (maybe none: fewer pieces than shards le
 
 Everything a shard writes carries the shard, so that N shards can share a folder and a broker: a file
 ``out/x.jsonl`` becomes ``out/x.shard-3-of-7.jsonl`` (truth, labels, weather, command log, state, report
-too), an explicit MQTT client id and a Sparkplug edge node get ``-shard3``, and Parquet outputs write
-``shard=3`` partitions.
+too), an explicit MQTT client id and a Sparkplug edge node get ``-shard3``, and Parquet outputs (and a
+partitioned Parquet ledger) write ``shard=3`` partitions into the one folder they share.
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ class Shard:
         if value is None or not value.strip().isdigit():
             shown = "not set" if value is None else f"{value!r}"
             raise ConfigError(f"--shards {count} takes the shard from ${INDEX_VARIABLE}, which is {shown}")
+        if int(value) >= count:
+            raise ConfigError(f"--shards {count}: ${INDEX_VARIABLE} is {int(value)}, beyond the last shard {count - 1}")
         return cls(int(value), count)
 
     @property
@@ -123,6 +125,8 @@ def plan(scenario: Scenario, shard: Shard) -> dict[str, MeterRange]:
 
 def shard_scenario(scenario: Scenario, shard: Shard) -> Scenario:
     """``scenario`` with every file name, explicit client id and Sparkplug edge node carrying the shard."""
+    from metersim.ledger.truth import partitioned  # the engine's imports: only once a run is near
+
     outputs: list[Any] = []
     for output in scenario.outputs:
         if isinstance(output, FileOutput):
@@ -140,9 +144,10 @@ def shard_scenario(scenario: Scenario, shard: Shard) -> Scenario:
     truth = scenario.truth
     if truth is not None:
         weather = shard.path(truth.weather_path) if truth.weather_path else None
+        shared = partitioned(truth.path, truth.resolved_format)  # shards write their own shard=K folders
         update["truth"] = truth.model_copy(
             update={
-                "path": shard.path(truth.path),
+                "path": truth.path if shared else shard.path(truth.path),
                 "format": truth.resolved_format,
                 "labels_path": shard.path(truth.resolved_labels_path),
                 "commands_path": shard.path(truth.resolved_commands_path),

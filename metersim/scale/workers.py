@@ -2,12 +2,12 @@
 
 Worker ``w`` of ``N`` runs shard ``w`` of ``N`` (under ``--shard K/M``: shard ``K * N + w`` of ``M * N``)
 in a process of its own, forked from this one, with its own outputs and MQTT connections (file
-names and client ids carry its shard, :mod:`metersim.shards`). Every worker runs the same window,
+names and client ids carry its shard, :mod:`metersim.scale.shards`). Every worker runs the same window,
 resolved here once (a live start is one instant for all of them).
 
 The parent shows one progress display (the workers' counters summed; the clock is the slowest
 worker's), serves the summed metrics, and at the end merges the workers' reports into one
-(:func:`~metersim.report.merge_reports`). Workers run in their own process group, so a terminal's
+(:func:`~metersim.scale.merge.merge_reports`). Workers run in sessions of their own, so a terminal's
 Ctrl-C reaches only the parent, which passes each stop signal (SIGINT, SIGTERM, SIGHUP) on to every
 worker: the first stops them and flushes, a second gives up on blocked outputs, as in a single run.
 
@@ -36,8 +36,9 @@ from metersim.config import Scenario
 from metersim.engine import EngineCounters, Window
 from metersim.errors import MetersimError
 from metersim.metrics import MetricsSnapshot, snapshot_of
-from metersim.report import RunReport, merge_reports
-from metersim.shards import Shard, plan
+from metersim.report import RunReport
+from metersim.scale.merge import merge_reports
+from metersim.scale.shards import Shard, plan
 from metersim.sinks.base import SinkStats
 
 #: how often a worker sends its counters [s]
@@ -97,15 +98,17 @@ class _Worker:
         return f"{self.name} died ({how}){'' if self.report is not None else ' without a report'}"
 
 
-def _work(scenario: Scenario, shard: Shard, window: Window, name: str, pipe: Connection) -> None:
+def _work(scenario: Scenario, shard: Shard, window: Window, name: str, replay: str | None, pipe: Connection) -> None:
     """A worker process: run one shard, sending counters while it runs and its report at the end."""
-    os.setpgid(0, 0)  # Ctrl-C on the terminal reaches the parent only; it passes signals on
+    # A session of its own: Ctrl-C on the terminal reaches the parent only (it passes signals on), and
+    # where the kernel groups CPU shares by session (sched_autogroup) each worker gets a share of its own.
+    os.setsid()
     for s in STOP_SIGNALS:  # not the parent's handlers: the simulation installs its own as it runs
         signal.signal(s, signal.SIG_DFL)
     from metersim.simulation import Simulation
 
     console = Console(stderr=True, soft_wrap=True)
-    simulation = Simulation(scenario, name=name, shard=shard, window=window, console=console)
+    simulation = Simulation(scenario, name=name, shard=shard, window=window, console=console, replay_commands=replay)
     done = threading.Event()
 
     def progress() -> tuple[str, int, dict[str, Any]]:
@@ -144,8 +147,11 @@ def _work(scenario: Scenario, shard: Shard, window: Window, name: str, pipe: Con
 class Workers:
     """Run ``scenario`` in ``len(shards)`` worker processes; see the module docstring."""
 
-    def __init__(self, scenario: Scenario, shards: Sequence[Shard], window: Window, name: str) -> None:
+    def __init__(
+        self, scenario: Scenario, shards: Sequence[Shard], window: Window, name: str, replay_commands: str | None = None
+    ) -> None:
         self.scenario, self.shards, self.window, self.name = scenario, list(shards), window, name
+        self.replay_commands = replay_commands  # a command log every worker feeds back (each its own meters')
         self.workers: list[_Worker] = []
         #: the summed counters and outputs, in the shapes the progress display reads
         self.counters = EngineCounters(simulated_now_s=window.start_s)
@@ -160,7 +166,9 @@ class Workers:
         for shard in self.shards:
             receive, send = context.Pipe(duplex=False)
             process = context.Process(
-                target=_work, args=(self.scenario, shard, self.window, self.name, send), name=f"metersim-{shard.tag}"
+                target=_work,
+                args=(self.scenario, shard, self.window, self.name, self.replay_commands, send),
+                name=f"metersim-{shard.tag}",
             )
             process.start()
             send.close()
