@@ -287,7 +287,8 @@ def test_a_full_disk_is_one_line_exit_5_and_counted(tmp_path: Path) -> None:
         finished = list(mount.rglob("*.parquet"))
         assert sum(pq.ParquetFile(p).metadata.num_rows for p in finished) == stats.acknowledged
         cli = subprocess.run(
-            ["metersim", "run", "--quiet", "-"], input=copy.deepcopy(_yaml(data)), capture_output=True, text=True,
+            [sys.executable, "-m", "metersim", "run", "--quiet", "-"], input=copy.deepcopy(_yaml(data)),
+            capture_output=True, text=True,
             timeout=120, env={**os.environ, "NO_COLOR": "1"},
         )  # fmt: skip
         assert cli.returncode == 5, cli.stderr
