@@ -259,9 +259,6 @@ class _OutputView:
         self.name = name
         self.stats = SinkStats()
 
-    def describe(self) -> str:
-        return self.name
-
 
 @contextmanager
 def passing_signals(workers: Workers) -> Iterator[None]:
